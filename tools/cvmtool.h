@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/* cvmtool: the operator's tool. Each subcommand lives in its own cvmtool-*.c and returns one of the
+ * exit codes below (documented in README.md and `cvmtool --help`). */
+#pragma once
+
+#include <stdio.h>
+
+enum {
+        EXIT_OK = 0,
+        EXIT_MISMATCH = 1,  /* a check ran to completion and the answer is "no" */
+        EXIT_USAGE = 2,     /* bad command line */
+        EXIT_INPUT = 3,     /* permanent failure: unreadable or malformed input, refused content */
+        EXIT_TRANSIENT = 4, /* the environment failed (TPM unreachable, out of memory): retry may help */
+};
+
+/* Maps a negative errno from a failed operation to EXIT_INPUT or EXIT_TRANSIENT. */
+int exit_code_from_errno(int r);
+
+/* Prints "cvmtool SUBCOMMAND: message" and a hint to --help; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_hash(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
+int cmd_event(int argc, char **argv);
+int cmd_extend(int argc, char **argv);
+int cmd_log(int argc, char **argv);
+int cmd_ccel(int argc, char **argv);
