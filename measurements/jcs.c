@@ -139,7 +139,8 @@ static int append_object(struct buf *out, const json_t *v, unsigned depth) {
         }
         json_object_keylen_foreach((json_t *) v, key, key_len, value) m[i++] =
                 (struct member) { key, key_len, value };
-        qsort(m, n, sizeof(*m), member_cmp);
+        if (n > 1)
+                qsort(m, n, sizeof(*m), member_cmp);
 
         r = buf_append(out, "{", 1);
         for (i = 0; r >= 0 && i < n; i++) {
