@@ -68,6 +68,10 @@ $(BUILDDIR)/tests/%: $(BUILDDIR)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(LIB) $(LIBS) -lcmocka
 
+TEST_LDFLAGS_test-mr-tpm = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLdr_Finalize \
+	-Wl,--wrap=Esys_Initialize,--wrap=Esys_Finalize,--wrap=Esys_GetCapability \
+	-Wl,--wrap=Esys_PCR_Extend,--wrap=Esys_PCR_Read
+
 tests: $(UNIT_BINS)
 
 # libFuzzer targets are built with clang, sanitizers on, from the library sources directly.
