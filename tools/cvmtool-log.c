@@ -70,7 +70,7 @@ static int help_show(void) {
         printf("Usage: cvmtool log show [--json] FILE\n\n"
                "Prints one line per record: record number, register, operation (prefixed with its domain\n"
                "when that is not \"" EVENT_DOMAIN "\"), the content (escaped, cut at %d characters), the\n"
-               "first %d hex digits of the first digest, and markers:\n"
+               "first %d hex digits of one digest (sha256 when logged, else the first), and markers:\n"
                "  uncommitted  the writer stopped before the record's commit: its extend may or may not\n"
                "               have happened (see 'cvmtool log verify')\n"
                "  ALTERED      the content does not hash to the logged digests\n\n"
@@ -79,19 +79,28 @@ static int help_show(void) {
         return EXIT_OK;
 }
 
+/* The bank an operator compares with most tools' output: sha256 when present. */
+static const struct digest *show_digest(const struct cel_record *rec) {
+        for (unsigned i = 0; i < rec->n_digests; i++)
+                if (rec->digests[i].alg == HASH_SHA256)
+                        return &rec->digests[i];
+        return &rec->digests[0];
+}
+
 static void show_record(const struct cel_record *rec) {
+        const struct digest *d = show_digest(rec);
         size_t skip = strlen(rec->domain) + strlen(rec->operation) + 2;
         _cleanup_free_ char *content = escape_untrusted(rec->text + skip, rec->text_len - skip, SHOW_CONTENT_MAX);
         char hex[2 * HASH_MAX_SIZE + 1], op[2 * EVENT_TOKEN_MAX + 2];
 
-        hex_encode(rec->digests[0].d, hash_alg_size(rec->digests[0].alg), hex);
+        hex_encode(d->d, hash_alg_size(d->alg), hex);
         hex[SHOW_DIGEST_HEX] = 0;
         if (strcmp(rec->domain, EVENT_DOMAIN) == 0)
                 snprintf(op, sizeof(op), "%s", rec->operation);
         else
                 snprintf(op, sizeof(op), "%s:%s", rec->domain, rec->operation);
         printf("%-6" PRIu64 " %-8s %-14s %-*s %s:%s%s%s\n", rec->recnum, rec->mr, op, SHOW_CONTENT_MAX,
-               content ?: "?", hash_alg_name(rec->digests[0].alg), hex, rec->committed ? "" : " uncommitted",
+               content ?: "?", hash_alg_name(d->alg), hex, rec->committed ? "" : " uncommitted",
                rec->content_matches ? "" : " ALTERED");
 }
 
