@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "tmptree.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -32,57 +34,12 @@ struct seen {
         int max_fds;
 };
 
-static char *tmpdir;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st, (void) flag, (void) f;
-        return remove(p);
-}
-
-static int setup(void **state) {
-        char t[] = "/tmp/test-hashtree.XXXXXX";
-        (void) state;
-        assert_non_null(mkdtemp(t));
-        tmpdir = strdup(t);
-        return 0;
-}
-
-static int teardown(void **state) {
-        (void) state;
-        (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(tmpdir);
-        return 0;
-}
-
 static void seen_free(struct seen *s) {
         for (size_t i = 0; i < s->n; i++) {
                 free(s->rel[i]);
                 free(s->path[i]);
         }
         s->n = 0;
-}
-
-/* Creates rel (with its parent directories) below tmpdir with the given content. */
-static void put(const char *rel, const char *content) {
-        char p[4096];
-        int fd;
-
-        snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
-        for (char *q = p + strlen(tmpdir) + 1; (q = strchr(q, '/')); q++) {
-                *q = 0;
-                (void) mkdir(p, 0755);
-                *q = '/';
-        }
-        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
-        close(fd);
-}
-
-static char *at(const char *rel) {
-        static char p[4096];
-        snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
-        return p;
 }
 
 static int count_fds(void) {
@@ -428,21 +385,21 @@ static void test_size_change(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_order, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_algorithms, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_window_bounded, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refuse_symlink, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refuse_dir_symlink, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refuse_fifo, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refuse_socket, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refuse_device, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_explicit_paths, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_read_error, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_not_a_directory, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_empty_dir, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_emit_error_stops, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_progress_total, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_size_change, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_order, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_algorithms, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_window_bounded, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_refuse_symlink, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_refuse_dir_symlink, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_refuse_fifo, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_refuse_socket, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_refuse_device, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_explicit_paths, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_read_error, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_not_a_directory, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_empty_dir, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_emit_error_stops, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_progress_total, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_size_change, tmptree_setup, tmptree_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "tmptree.h"
+
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
@@ -25,44 +27,6 @@
 #define SHA512_EMPTY                                                                                          \
         "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f" \
         "63b931bd47417a81a538327af927da3e"
-
-static char *tmpdir;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st, (void) flag, (void) f;
-        return remove(p);
-}
-
-static int setup(void **state) {
-        char t[] = "/tmp/test-manifest.XXXXXX";
-        (void) state;
-        assert_non_null(mkdtemp(t));
-        tmpdir = strdup(t);
-        return 0;
-}
-
-static int teardown(void **state) {
-        (void) state;
-        (void) nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-        free(tmpdir);
-        return 0;
-}
-
-static void put(const char *rel, const char *content) {
-        char p[4096];
-        int fd;
-
-        snprintf(p, sizeof(p), "%s/%s", tmpdir, rel);
-        for (char *q = p + strlen(tmpdir) + 1; (q = strchr(q, '/')); q++) {
-                *q = 0;
-                (void) mkdir(p, 0755);
-                *q = '/';
-        }
-        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
-        close(fd);
-}
 
 static void small_tree(void) {
         put("a/b", "");
@@ -184,12 +148,12 @@ static void test_not_a_directory(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_sha256, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_sha512, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_empty, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_not_utf8, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_symlink_refused, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_not_a_directory, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_sha256, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_sha512, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_empty, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_not_utf8, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_symlink_refused, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_not_a_directory, tmptree_setup, tmptree_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
