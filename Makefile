@@ -114,3 +114,11 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(BUILDDIR)/obj -name '*.d' 2>/dev/null)
+
+# Static analysis. cppcheck does not understand __attribute__((cleanup)), so the leaks it reports
+# on _cleanup_ variables are not real: memleak is suppressed, everything else must be clean.
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
+		-D_GNU_SOURCE -Imeasurements --suppress=missingIncludeSystem --suppress=memleak \
+		--inline-suppr measurements tools $(wildcard init agent)
+.PHONY: lint

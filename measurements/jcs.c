@@ -132,11 +132,11 @@ static int append_object(struct buf *out, const json_t *v, unsigned depth) {
         json_t *value;
         int r;
 
-        if (n > 0) {
-                m = calloc(n, sizeof(*m));
-                if (!m)
-                        return -ENOMEM;
-        }
+        if (n == 0)
+                return buf_append(out, "{}", 2);
+        m = calloc(n, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
         json_object_keylen_foreach((json_t *) v, key, key_len, value) m[i++] =
                 (struct member) { key, key_len, value };
         if (n > 1)
