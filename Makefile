@@ -46,7 +46,21 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILDDIR)/fuzz/%)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 
+# cvminit (DESIGN §7): PID 1 (init/) and the boot flow (agent/), linked with libkmod and libblkid.
+INIT_PKGS = libkmod blkid
+INIT_CFLAGS := $(shell pkg-config --cflags $(INIT_PKGS) 2>/dev/null)
+INIT_LIBS := $(shell pkg-config --libs $(INIT_PKGS) 2>/dev/null || echo -lkmod -lblkid)
+CVMINIT_SRCS = $(sort $(wildcard init/*.c agent/*.c))
+CVMINIT_OBJS = $(CVMINIT_SRCS:%.c=$(BUILDDIR)/obj/%.o)
+$(BUILDDIR)/obj/init/%.o $(BUILDDIR)/obj/agent/%.o $(BUILDDIR)/obj/tests/unit/%.o: \
+	ALL_CFLAGS += -Iinit -Iagent $(INIT_CFLAGS)
+
 PROGRAMS = $(BUILDDIR)/cvmtool
+# Until agent/ provides the API init/boot.c calls (config.h, models.h, workload.h), cvminit cannot
+# link; the rest of the tree still builds.
+ifneq ($(and $(wildcard agent/config.h),$(wildcard agent/models.h),$(wildcard agent/workload.h)),)
+PROGRAMS += $(BUILDDIR)/cvminit
+endif
 
 all: $(PROGRAMS)
 
@@ -62,11 +76,32 @@ $(LIB): $(LIB_OBJS)
 $(BUILDDIR)/cvmtool: $(CVMTOOL_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMTOOL_OBJS) $(LIB) $(LIBS)
 
+$(BUILDDIR)/cvminit: $(CVMINIT_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS)
+
 # Unit tests: one cmocka binary per module; TEST_LDFLAGS_<name> adds per-test link flags
-# (e.g. -Wl,--wrap=Esys_PCR_Extend).
-$(BUILDDIR)/tests/%: $(BUILDDIR)/obj/tests/unit/%.o $(LIB)
+# (e.g. -Wl,--wrap=Esys_PCR_Extend), TEST_OBJS_<name> objects of init/ or agent/ the test
+# exercises, TEST_LIBS_<name> the libraries those need.
+.SECONDEXPANSION:
+$(BUILDDIR)/tests/%: $(BUILDDIR)/obj/tests/unit/%.o $$(TEST_OBJS_$$*) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(LIB) $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) $(TEST_LDFLAGS_$*) -o $@ $< $(TEST_OBJS_$*) $(LIB) $(LIBS) $(TEST_LIBS_$*) -lcmocka
+
+# agent/ tests link the agent objects they exercise.
+TEST_OBJS_test-config = $(BUILDDIR)/obj/agent/config.o
+TEST_OBJS_test-workload = $(BUILDDIR)/obj/agent/workload.o $(BUILDDIR)/obj/agent/config.o
+TEST_OBJS_test-models = $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/config.o
+# init/ tests: the objects each exercises (power.o for cmdline.o brings the mount table along).
+INIT_O = $(BUILDDIR)/obj/init
+TEST_OBJS_test-cmdline = $(INIT_O)/cmdline.o $(INIT_O)/power.o $(INIT_O)/mounts.o $(INIT_O)/devices.o
+TEST_LIBS_test-cmdline = $(INIT_LIBS)
+TEST_OBJS_test-network = $(INIT_O)/network.o
+TEST_OBJS_test-mounts = $(INIT_O)/mounts.o $(INIT_O)/devices.o
+TEST_LIBS_test-mounts = $(INIT_LIBS)
+TEST_OBJS_test-devices = $(INIT_O)/devices.o
+TEST_LIBS_test-devices = $(INIT_LIBS)
+TEST_OBJS_test-modules = $(INIT_O)/modules.o
+TEST_LIBS_test-modules = $(INIT_LIBS)
 
 TEST_LDFLAGS_test-mr-tpm = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLdr_Finalize \
 	-Wl,--wrap=Esys_Initialize,--wrap=Esys_Finalize,--wrap=Esys_GetCapability \
@@ -74,17 +109,36 @@ TEST_LDFLAGS_test-mr-tpm = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLd
 
 tests: $(UNIT_BINS)
 
-# libFuzzer targets are built with clang, sanitizers on, from the library sources directly.
-$(BUILDDIR)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard measurements/*.h)
+# libFuzzer targets are built with clang, sanitizers on, from the library sources directly
+# (plus FUZZ_SRCS_<name>, sources of agent/ a target exercises).
+$(BUILDDIR)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard measurements/*.h) $$(FUZZ_SRCS_$$*)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) -std=gnu11 -g -O1 -D_GNU_SOURCE -DFUZZING -Imeasurements $(PKG_CFLAGS) \
+	$(FUZZ_CC) -std=gnu11 -g -O1 -D_GNU_SOURCE -DFUZZING -Imeasurements -Iagent $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(LIB_SRCS) $(LIBS)
+		-o $@ $< $(LIB_SRCS) $(filter %.c,$(FUZZ_SRCS_$*)) $(LIBS)
+
+FUZZ_SRCS_fuzz-config = agent/config.c agent/config.h
 
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	tests/fuzz/run.sh $(BUILDDIR)/fuzz $(FUZZ_SECONDS)
+
+# The guest image (image/README.md): Debian's kernel unpacked into KERNELDIR (never installed on
+# the host) and a reproducible initramfs. Until cvminit's PID 1 exists, /init is the stand-in
+# image/standin-init (busybox sh; not cvminit).
+KERNELDIR ?= build/kernel
+INITRAMFS = $(BUILDDIR)/initramfs.cpio.gz
+IMAGE_INIT ?= image/standin-init
+IMAGE_FLAGS ?= --modules-from image/modules.list --libs-from image/dlopen-libs.list \
+	--config image/config.json --bin $(BUILDDIR)/cvmtool \
+	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox
+
+kernel:
+	image/fetch-kernel $(KERNELDIR) >/dev/null
+
+image: all kernel
+	image/mkinitramfs -o $(INITRAMFS) --kernel $(KERNELDIR) --init $(IMAGE_INIT) $(IMAGE_FLAGS) --stats
 
 deps:
 	tools/install-deps
@@ -92,6 +146,7 @@ deps:
 check: deps
 	$(MAKE) all tests
 	$(MAKE) fuzz-build
+	$(MAKE) kernel
 	tests/run-tests.sh $(BUILDDIR)
 
 check-asan: deps
@@ -110,7 +165,7 @@ install: all
 clean:
 	rm -rf $(BUILDDIR)
 
-.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash install clean
+.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash install clean kernel image
 .SECONDARY:
 
 -include $(shell find $(BUILDDIR)/obj -name '*.d' 2>/dev/null)

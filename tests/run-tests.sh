@@ -1,6 +1,6 @@
 #!/bin/bash
-# Runs every unit test binary and every integration script; prints one line per test and a final
-# "N passed, N failed" line. Usage: tests/run-tests.sh BUILDDIR [PATTERN]
+# Runs every unit test binary, every integration script and every QEMU test; prints one line per
+# test and a final "N passed, N failed" line. Usage: tests/run-tests.sh BUILDDIR [PATTERN]
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 builddir=$(cd "${1:?usage: run-tests.sh BUILDDIR [PATTERN]}" && pwd)
@@ -34,6 +34,11 @@ done
 for t in "$top"/tests/integration/test-*.sh; do
 	[ -f "$t" ] || continue
 	run "integration/$(basename "$t" .sh)" bash "$t"
+done
+# QEMU boots (tests/qemu/lib-qemu.sh): the Debian kernel under TCG, a few seconds each.
+for t in "$top"/tests/qemu/test-*.sh; do
+	[ -f "$t" ] || continue
+	run "qemu/$(basename "$t" .sh)" bash "$t"
 done
 
 echo
