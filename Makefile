@@ -55,12 +55,7 @@ CVMINIT_OBJS = $(CVMINIT_SRCS:%.c=$(BUILDDIR)/obj/%.o)
 $(BUILDDIR)/obj/init/%.o $(BUILDDIR)/obj/agent/%.o $(BUILDDIR)/obj/tests/unit/%.o: \
 	ALL_CFLAGS += -Iinit -Iagent $(INIT_CFLAGS)
 
-PROGRAMS = $(BUILDDIR)/cvmtool
-# Until agent/ provides the API init/boot.c calls (config.h, models.h, workload.h), cvminit cannot
-# link; the rest of the tree still builds.
-ifneq ($(and $(wildcard agent/config.h),$(wildcard agent/models.h),$(wildcard agent/workload.h)),)
-PROGRAMS += $(BUILDDIR)/cvminit
-endif
+PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit
 
 all: $(PROGRAMS)
 
@@ -174,6 +169,6 @@ clean:
 # on _cleanup_ variables are not real: memleak is suppressed, everything else must be clean.
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance --std=c11 \
-		-D_GNU_SOURCE -Imeasurements --suppress=missingIncludeSystem --suppress=memleak \
+		-D_GNU_SOURCE -Imeasurements -Iinit -Iagent --suppress=missingIncludeSystem --suppress=memleak \
 		--inline-suppr measurements tools $(wildcard init agent)
 .PHONY: lint

@@ -39,13 +39,24 @@ void log_set_program(const char *name) {
         program = name;
 }
 
+/* Lines of at most this many bytes reach /dev/kmsg whole (the kernel's record limit is 1024). */
+#define KMSG_LINE_MAX 976
+
 void log_set_target(enum log_target t) {
         target = t;
         if (t == LOG_TARGET_CONSOLE_KMSG) {
-                if (console_fd < 0)
-                        console_fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
                 if (kmsg_fd < 0)
                         kmsg_fd = open("/dev/kmsg", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+                if (kmsg_fd < 0 && console_fd < 0)
+                        console_fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+                if (kmsg_fd >= 0) {
+                        /* PID 1's lines must not be dropped by the kernel's rate limit on /dev/kmsg. */
+                        int fd = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY | O_CLOEXEC);
+                        if (fd >= 0) {
+                                (void) !write(fd, "on\n", 3);
+                                close(fd);
+                        }
+                }
         }
 }
 
@@ -71,17 +82,20 @@ static void emit(enum log_level level, const char *msg) {
                 return;
         }
 
-        /* Boot-relative time, as the kernel prints it, so the console reads as one timeline. */
+        /* Through /dev/kmsg the kernel stamps each line with boot-relative time and echoes it to
+         * the console (writing both would print every line twice). Without kmsg, the console gets
+         * the same timeline from CLOCK_BOOTTIME. */
+        if (kmsg_fd >= 0) {
+                n = snprintf(line, sizeof(line), "<%d>%s: %.*s\n", (int) level, program, KMSG_LINE_MAX, msg);
+                write_all(kmsg_fd, line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
+                return;
+        }
         struct timespec ts = {};
         (void) clock_gettime(CLOCK_BOOTTIME, &ts);
         n = snprintf(line, sizeof(line), "[%5lld.%06ld] %s: %s\n", (long long) ts.tv_sec,
                      ts.tv_nsec / 1000, program, msg);
         write_all(console_fd >= 0 ? console_fd : STDERR_FILENO, line,
                   (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
-        if (kmsg_fd >= 0) {
-                n = snprintf(line, sizeof(line), "<%d>%s: %s\n", (int) level, program, msg);
-                write_all(kmsg_fd, line, (size_t) n < sizeof(line) ? (size_t) n : sizeof(line) - 1);
-        }
 }
 
 int log_internal(enum log_level level, int error, const char *file, int line, const char *func,

@@ -1,0 +1,776 @@
+/* SPDX-License-Identifier: MIT */
+/* The instance configuration: sources, the `config` event and the strict schema (docs/config.md). */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "config.h"
+
+#define CMDLINE_MAX 65536U
+#define KEYPATH_MAX 160U
+#define DEVICE_TAG_VALUE_MAX 255U
+#define OPTIONS_MAX 1024U
+#define ENV_NAME_MAX 128U
+#define ESCAPE_MAX 96U
+
+static const char *const restart_names[_WORKLOAD_RESTART_MAX] = {
+        [WORKLOAD_RESTART_NO] = "no",
+        [WORKLOAD_RESTART_ON_FAILURE] = "on-failure",
+        [WORKLOAD_RESTART_ALWAYS] = "always",
+};
+
+static const char *const on_exit_names[_WORKLOAD_ON_EXIT_MAX] = {
+        [WORKLOAD_ON_EXIT_POWEROFF] = "poweroff",
+        [WORKLOAD_ON_EXIT_REBOOT] = "reboot",
+};
+
+const char *workload_restart_name(enum workload_restart r) {
+        return r >= 0 && r < _WORKLOAD_RESTART_MAX ? restart_names[r] : NULL;
+}
+
+const char *workload_on_exit_name(enum workload_on_exit e) {
+        return e >= 0 && e < _WORKLOAD_ON_EXIT_MAX ? on_exit_names[e] : NULL;
+}
+
+/* ---- value checks shared by the sources and the schema ---- */
+
+static bool printable(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return false;
+        return true;
+}
+
+/* Absolute, without empty, "." or ".." components, without a trailing slash (except "/"). */
+static bool path_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > CONFIG_PATH_MAX || s[0] != '/' || !printable(s) || !utf8_valid(s, n))
+                return false;
+        if (n == 1)
+                return true;
+        for (const char *p = s; *p;) {
+                const char *c = p + 1, *e = strchrnul(c, '/');
+                size_t k = (size_t) (e - c);
+                if (k == 0 || (k == 1 && c[0] == '.') || (k == 2 && c[0] == '.' && c[1] == '.'))
+                        return false;
+                p = e;
+        }
+        return true;
+}
+
+static bool path_below(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+        return strncmp(path, dir, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+static bool name_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* 1..64 of [A-Za-z0-9._-], starting with a letter or digit (so never "." or ".." as a file name). */
+static bool name_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > CONFIG_NAME_MAX || !name_char(s[0]))
+                return false;
+        for (; *s; s++)
+                if (!name_char(*s) && !strchr("._-", *s))
+                        return false;
+        return true;
+}
+
+/* POSIX portable environment names: [A-Za-z_][A-Za-z0-9_]*. */
+static bool env_name_valid(const char *s) {
+        size_t n = strlen(s);
+
+        if (n == 0 || n > ENV_NAME_MAX || (s[0] >= '0' && s[0] <= '9'))
+                return false;
+        for (; *s; s++)
+                if (!name_char(*s) && *s != '_')
+                        return false;
+        return true;
+}
+
+static bool device_valid(const char *s) {
+        static const char *const tags[] = { "LABEL=", "PARTLABEL=", "UUID=" };
+
+        if (strncmp(s, "/dev/", 5) == 0)
+                return path_valid(s);
+        for (size_t i = 0; i < ELEMENTSOF(tags); i++) {
+                size_t k = strlen(tags[i]), n = strlen(s);
+                if (strncmp(s, tags[i], k) != 0)
+                        continue;
+                if (n == k || n - k > DEVICE_TAG_VALUE_MAX || !printable(s + k))
+                        return false;
+                return i < 2 || strspn(s + k, "0123456789abcdefABCDEF-") == n - k;
+        }
+        return false;
+}
+
+static bool options_valid(const char *s) {
+        if (strlen(s) > OPTIONS_MAX)
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s <= 0x20 || (unsigned char) *s >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* ---- sources ---- */
+
+/* Environment overrides of the source paths, for host tests; PID 1 takes its environment from the
+ * kernel command line, so there they are ignored and the real paths are used. */
+static const char *source_path(const char *env, const char *def) {
+        const char *e = getpid() != 1 ? getenv(env) : NULL;
+        return e && *e ? e : def;
+}
+
+/* The value of the last KEY=VALUE on a kernel command line (before "--"), with double quotes
+ * removed as the kernel does. Returns 1 and the value, or 0 if absent. */
+static int cmdline_value(const char *cmdline, size_t n, const char *key, char **ret) {
+        _cleanup_free_ char *found = NULL;
+        size_t klen = strlen(key);
+        struct buf tok = { .max = CMDLINE_MAX };
+
+        for (size_t i = 0; i < n;) {
+                bool quoted = false;
+                int r = 0;
+                while (i < n && strchr(" \t\n", cmdline[i]) && cmdline[i])
+                        i++;
+                tok.len = 0;
+                for (; i < n && cmdline[i] && (quoted || !strchr(" \t\n", cmdline[i])); i++)
+                        if (cmdline[i] == '"')
+                                quoted = !quoted;
+                        else if ((r = buf_append(&tok, &cmdline[i], 1)) < 0)
+                                break;
+                if (r < 0 || tok.len == 0 || strcmp(tok.data, "--") == 0) {
+                        buf_free(&tok);
+                        if (r < 0)
+                                return r;
+                        break;
+                }
+                if (strncmp(tok.data, key, klen) == 0 && tok.data[klen] == '=') {
+                        free(found);
+                        found = strdup(tok.data + klen + 1);
+                        if (!found)
+                                return buf_free(&tok), -ENOMEM;
+                }
+        }
+        buf_free(&tok);
+        if (!found)
+                return 0;
+        *ret = TAKE_PTR(found);
+        return 1;
+}
+
+static int read_source(const char *path, const char *source, uint8_t **ret, size_t *ret_len,
+                       char **ret_source, errbuf *err) {
+        _cleanup_free_ char *esc = escape_untrusted(path, strlen(path), 200);
+        _cleanup_free_ char *name = strdup(source);
+        int r;
+
+        if (!esc || !name)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        r = read_file_limited(path, CONFIG_SIZE_MAX, ret, ret_len);
+        if (r == -EFBIG)
+                return errbuf_set(err, r, "configuration %s is larger than the limit of %u bytes", esc,
+                                  CONFIG_SIZE_MAX);
+        if (r < 0)
+                return errbuf_set(err, r, "cannot read the configuration %s: %s", esc, strerror(-r));
+        *ret_source = TAKE_PTR(name);
+        return 0;
+}
+
+/* A file named by --config or cvminit.config=: must exist, no fallback. */
+static int read_named(const char *path, const char *what, uint8_t **ret, size_t *ret_len,
+                      char **ret_source, errbuf *err) {
+        _cleanup_free_ char *esc = escape_untrusted(path, strlen(path), 200), *source = NULL;
+
+        if (!esc)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        if (!path_valid(path))
+                return errbuf_set(err, -EINVAL, "%s '%s' is not an absolute, normalized path", what, esc);
+        if (asprintf(&source, "file:%s", path) < 0)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        return read_source(path, source, ret, ret_len, ret_source, err);
+}
+
+int config_read(const char *cmdline_path, const char *file_override, uint8_t **ret, size_t *ret_len,
+                char **ret_source, errbuf *err) {
+        _cleanup_free_ uint8_t *cmdline = NULL;
+        _cleanup_free_ char *path = NULL;
+        size_t len = 0;
+        int r;
+
+        if (file_override)
+                return read_named(file_override, "--config", ret, ret_len, ret_source, err);
+        if (cmdline_path) {
+                r = read_file_limited(cmdline_path, CMDLINE_MAX, &cmdline, &len);
+                if (r < 0)
+                        return errbuf_set(err, r, "cannot read the kernel command line: %s", strerror(-r));
+                r = cmdline_value((const char *) cmdline, len, "cvminit.config", &path);
+                if (r < 0)
+                        return errbuf_set(err, r, "cannot parse the kernel command line: %s", strerror(-r));
+                if (r > 0)
+                        return read_named(path, "cvminit.config=", ret, ret_len, ret_source, err);
+        }
+        r = read_source(source_path("CVMINIT_FW_CFG_CONFIG", CONFIG_FW_CFG_PATH), "fw_cfg:opt/cvminit/config",
+                        ret, ret_len, ret_source, err);
+        if (r != -ENOENT)
+                return r;
+        r = read_source(source_path("CVMINIT_INITRAMFS_CONFIG", CONFIG_INITRAMFS_PATH),
+                        "initramfs:" CONFIG_INITRAMFS_PATH, ret, ret_len, ret_source, err);
+        if (r != -ENOENT)
+                return r;
+        return errbuf_set(err, -ENOENT, "no configuration: no cvminit.config= on the kernel command line, "
+                          "no fw_cfg opt/cvminit/config, no " CONFIG_INITRAMFS_PATH);
+}
+
+int config_event_content(const char *source, const uint8_t *p, size_t n, json_t **ret) {
+        uint8_t d[HASH_MAX_SIZE];
+        char hex[2 * HASH_MAX_SIZE + 1];
+        json_t *o;
+        int r;
+
+        if (!source || !utf8_valid(source, strlen(source)))
+                return -EINVAL;
+        r = hash_buffer(HASH_SHA384, p, n, d);
+        if (r < 0)
+                return r;
+        hex_encode(d, (size_t) r, hex);
+        o = json_pack("{s:s, s:s}", "source", source, "sha384", hex);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+/* ---- schema helpers: every error names the key path ---- */
+
+static const char *kp(char out[static KEYPATH_MAX], const char *prefix, const char *key) {
+        (void) snprintf(out, KEYPATH_MAX, "%s%s%s", prefix, *prefix ? "." : "", key);
+        return out;
+}
+
+static const char *kpi(char out[static KEYPATH_MAX], const char *prefix, size_t i) {
+        (void) snprintf(out, KEYPATH_MAX, "%s[%zu]", prefix, i);
+        return out;
+}
+
+static const char *type_word(json_type t) {
+        switch (t) {
+        case JSON_OBJECT:
+                return "an object";
+        case JSON_ARRAY:
+                return "an array";
+        case JSON_STRING:
+                return "a string";
+        case JSON_INTEGER:
+                return "an integer";
+        default:
+                return "a value of another type";
+        }
+}
+
+static int want(const json_t *v, json_type t, const char *path, errbuf *err) {
+        if (json_typeof(v) == t)
+                return 0;
+        return errbuf_set(err, -EINVAL, "%s: expected %s", *path ? path : "the document", type_word(t));
+}
+
+/* Members not in known (NULL-terminated) are errors. */
+static int check_members(const json_t *o, const char *path, const char *const *known, errbuf *err) {
+        const char *key;
+        json_t *v;
+
+        json_object_foreach((json_t *) o, key, v) {
+                bool ok = false;
+                for (size_t i = 0; known[i] && !ok; i++)
+                        ok = strcmp(key, known[i]) == 0;
+                if (!ok) {
+                        char buf[KEYPATH_MAX];
+                        _cleanup_free_ char *esc = escape_untrusted(key, strlen(key), ESCAPE_MAX);
+                        return errbuf_set(err, -EINVAL, "%s: unknown key", kp(buf, path, esc ? esc : "?"));
+                }
+        }
+        return 0;
+}
+
+/* A string member: *ret = a copy, the default's copy, or NULL if absent without default. */
+static int get_string(const json_t *o, const char *prefix, const char *key, bool required, const char *def,
+                      char **ret, errbuf *err) {
+        json_t *v = json_object_get(o, key);
+        char path[KEYPATH_MAX];
+        int r;
+
+        kp(path, prefix, key);
+        if (!v && required)
+                return errbuf_set(err, -EINVAL, "%s: required key missing", path);
+        if (!v) {
+                *ret = def ? strdup(def) : NULL;
+                return def && !*ret ? errbuf_set(err, -ENOMEM, "out of memory") : 0;
+        }
+        r = want(v, JSON_STRING, path, err);
+        if (r < 0)
+                return r;
+        /* jansson refuses \u0000 unless asked to; checked again because the rest relies on it. */
+        if (strlen(json_string_value(v)) != json_string_length(v))
+                return errbuf_set(err, -EINVAL, "%s: contains a NUL character", path);
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : errbuf_set(err, -ENOMEM, "out of memory");
+}
+
+static int get_uint(const json_t *o, const char *prefix, const char *key, uint64_t max, uint64_t def,
+                    uint64_t *ret, errbuf *err) {
+        json_t *v = json_object_get(o, key);
+        char path[KEYPATH_MAX];
+        int r;
+
+        kp(path, prefix, key);
+        if (!v) {
+                *ret = def;
+                return 0;
+        }
+        r = want(v, JSON_INTEGER, path, err);
+        if (r < 0)
+                return r;
+        if (json_integer_value(v) < 0 || (uint64_t) json_integer_value(v) > max)
+                return errbuf_set(err, -EINVAL, "%s: expected an integer from 0 to %" PRIu64, path, max);
+        *ret = (uint64_t) json_integer_value(v);
+        return 0;
+}
+
+/* One of names[0..n); the error lists them. */
+static int get_enum(const json_t *o, const char *prefix, const char *key, const char *const *names, size_t n,
+                    int def, int *ret, errbuf *err) {
+        json_t *v = json_object_get(o, key);
+        char path[KEYPATH_MAX], list[256] = "";
+
+        kp(path, prefix, key);
+        if (!v) {
+                *ret = def;
+                return 0;
+        }
+        for (size_t i = 0; json_is_string(v) && i < n; i++)
+                if (strcmp(json_string_value(v), names[i]) == 0) {
+                        *ret = (int) i;
+                        return 0;
+                }
+        for (size_t i = 0; i < n; i++) {
+                size_t k = strlen(list);
+                (void) snprintf(list + k, sizeof(list) - k, "%s%s", i ? ", " : "", names[i]);
+        }
+        return errbuf_set(err, -EINVAL, "%s: expected one of %s", path, list);
+}
+
+/* An optional array member with at most max elements; *ret NULL if absent. */
+static int get_array(const json_t *o, const char *prefix, const char *key, size_t max, json_t **ret,
+                     errbuf *err) {
+        json_t *v = json_object_get(o, key);
+        char path[KEYPATH_MAX];
+        int r;
+
+        kp(path, prefix, key);
+        *ret = v;
+        if (!v)
+                return 0;
+        r = want(v, JSON_ARRAY, path, err);
+        if (r < 0)
+                return r;
+        if (json_array_size(v) > max)
+                return errbuf_set(err, -EINVAL, "%s: %zu entries, more than the limit of %zu", path,
+                                  json_array_size(v), max);
+        return 0;
+}
+
+static int bad_value(const char *prefix, const char *key, const char *value, const char *what, errbuf *err) {
+        char path[KEYPATH_MAX];
+        _cleanup_free_ char *esc = escape_untrusted(value, strlen(value), ESCAPE_MAX);
+        return errbuf_set(err, -EINVAL, "%s: '%s' is not %s", kp(path, prefix, key), esc ? esc : "?", what);
+}
+
+#define WHAT_PATH "an absolute path (no ., .. or empty components, at most 4095 bytes)"
+#define WHAT_NAME "a name of 1 to 64 characters [A-Za-z0-9._-] starting with a letter or digit"
+
+/* ---- the document ---- */
+
+static int parse_modules(const json_t *root, struct config *c, errbuf *err) {
+        json_t *a, *v;
+        size_t i;
+        int r;
+
+        r = get_array(root, "", "modules", CONFIG_MODULES_MAX, &a, err);
+        if (r < 0)
+                return r;
+        c->modules = calloc(json_array_size(a) + 1, sizeof(char *));
+        if (!c->modules)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_array_foreach(a, i, v) {
+                char path[KEYPATH_MAX];
+                kpi(path, "modules", i);
+                r = want(v, JSON_STRING, path, err);
+                if (r < 0)
+                        return r;
+                if (!name_valid(json_string_value(v)))
+                        return bad_value("", path, json_string_value(v), WHAT_NAME, err);
+                for (size_t k = 0; k < i; k++)
+                        if (strcmp(c->modules[k], json_string_value(v)) == 0)
+                                return errbuf_set(err, -EINVAL, "%s: duplicate of modules[%zu]", path, k);
+                c->modules[i] = strdup(json_string_value(v));
+                if (!c->modules[i])
+                        return errbuf_set(err, -ENOMEM, "out of memory");
+                c->n_modules++;
+        }
+        return 0;
+}
+
+static const char *const mount_keys[] = { "device", "path", "fs", "options", "timeout_ms", NULL };
+
+static int parse_mount(const json_t *o, const char *path, struct config_mount *m, errbuf *err) {
+        int r;
+
+        r = want(o, JSON_OBJECT, path, err);
+        if (r >= 0)
+                r = check_members(o, path, mount_keys, err);
+        if (r >= 0)
+                r = get_string(o, path, "device", true, NULL, &m->device, err);
+        if (r >= 0 && !device_valid(m->device))
+                r = bad_value(path, "device", m->device, "LABEL=..., PARTLABEL=..., UUID=... or a /dev/ path", err);
+        if (r >= 0)
+                r = get_string(o, path, "path", true, NULL, &m->path, err);
+        if (r >= 0 && !path_valid(m->path))
+                r = bad_value(path, "path", m->path, WHAT_PATH, err);
+        if (r >= 0 && (strcmp(m->path, "/") == 0 || path_below(m->path, "/proc") || path_below(m->path, "/sys") ||
+                       path_below(m->path, "/dev") || path_below(m->path, "/run")))
+                r = bad_value(path, "path", m->path, "allowed: /, /proc, /sys, /dev and /run belong to cvminit", err);
+        if (r >= 0)
+                r = get_string(o, path, "fs", true, NULL, &m->fs, err);
+        if (r >= 0 && !name_valid(m->fs))
+                r = bad_value(path, "fs", m->fs, "a filesystem type name", err);
+        if (r >= 0)
+                r = get_string(o, path, "options", false, "ro,nosuid,nodev", &m->options, err);
+        if (r >= 0 && !options_valid(m->options))
+                r = bad_value(path, "options", m->options,
+                              "a mount option list (printable ASCII without spaces, at most 1024 bytes)", err);
+        if (r >= 0)
+                r = get_uint(o, path, "timeout_ms", CONFIG_TIMEOUT_MS_MAX, 10000, &m->timeout_ms, err);
+        return r;
+}
+
+static int parse_mounts(const json_t *root, struct config *c, errbuf *err) {
+        json_t *a, *v;
+        size_t i;
+        int r;
+
+        r = get_array(root, "", "mounts", CONFIG_MOUNTS_MAX, &a, err);
+        if (r < 0 || !a)
+                return r;
+        c->mounts = calloc(json_array_size(a) + 1, sizeof(struct config_mount));
+        if (!c->mounts)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_array_foreach(a, i, v) {
+                char path[KEYPATH_MAX];
+                c->n_mounts++;
+                r = parse_mount(v, kpi(path, "mounts", i), &c->mounts[i], err);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < i; k++)
+                        if (strcmp(c->mounts[k].path, c->mounts[i].path) == 0)
+                                return errbuf_set(err, -EINVAL, "%s.path: same mount point as mounts[%zu]", path, k);
+        }
+        return 0;
+}
+
+static const char *const model_keys[] = { "name", "path", "alg", "expect", "manifest", NULL };
+
+/* "ALG:HEX" with ALG the model's algorithm. */
+static int parse_expect(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
+        _cleanup_free_ char *s = NULL;
+        const char *name = hash_alg_name(m->alg);
+        size_t k = strlen(name), size = hash_alg_size(m->alg);
+        char what[128];
+        int r;
+
+        r = get_string(o, path, "expect", true, NULL, &s, err);
+        if (r < 0)
+                return r;
+        (void) snprintf(what, sizeof(what), "%s:<%zu hex digits>, the manifest digest (cvmtool manifest --digest)",
+                        name, 2 * size);
+        if (strncmp(s, name, k) != 0 || s[k] != ':' || strlen(s + k + 1) != 2 * size ||
+            unhex(s + k + 1, 2 * size, m->expect, sizeof(m->expect)) != (int) size)
+                return bad_value(path, "expect", s, what, err);
+        return 0;
+}
+
+static int parse_model(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
+        static const char *const algs[] = { "sha256", "sha384", "sha512" };
+        static const enum hash_alg alg_ids[] = { HASH_SHA256, HASH_SHA384, HASH_SHA512 };
+        int r, a = 0;
+
+        r = want(o, JSON_OBJECT, path, err);
+        if (r >= 0)
+                r = check_members(o, path, model_keys, err);
+        if (r >= 0)
+                r = get_string(o, path, "name", true, NULL, &m->name, err);
+        if (r >= 0 && !name_valid(m->name))
+                r = bad_value(path, "name", m->name, WHAT_NAME, err);
+        if (r >= 0)
+                r = get_string(o, path, "path", true, NULL, &m->path, err);
+        if (r >= 0 && (!path_valid(m->path) || strcmp(m->path, "/") == 0))
+                r = bad_value(path, "path", m->path, "an absolute path of a model directory other than /", err);
+        if (r >= 0)
+                r = get_enum(o, path, "alg", algs, ELEMENTSOF(algs), 0, &a, err);
+        if (r < 0)
+                return r;
+        m->alg = alg_ids[a];
+        r = parse_expect(o, path, m, err);
+        if (r >= 0)
+                r = get_string(o, path, "manifest", false, NULL, &m->manifest, err);
+        if (r >= 0 && m->manifest && !path_valid(m->manifest))
+                r = bad_value(path, "manifest", m->manifest, WHAT_PATH, err);
+        if (r >= 0 && !m->manifest && asprintf(&m->manifest, "%s.manifest.json", m->path) < 0) {
+                m->manifest = NULL;
+                r = errbuf_set(err, -ENOMEM, "out of memory");
+        }
+        if (r >= 0 && strlen(m->manifest) > CONFIG_PATH_MAX)
+                r = bad_value(path, "manifest", m->manifest, WHAT_PATH, err);
+        return r;
+}
+
+static int parse_models(const json_t *root, struct config *c, errbuf *err) {
+        json_t *a, *v;
+        size_t i;
+        int r;
+
+        r = get_array(root, "", "models", CONFIG_MODELS_MAX, &a, err);
+        if (r < 0 || !a)
+                return r;
+        c->models = calloc(json_array_size(a) + 1, sizeof(struct config_model));
+        if (!c->models)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_array_foreach(a, i, v) {
+                char path[KEYPATH_MAX];
+                c->n_models++;
+                r = parse_model(v, kpi(path, "models", i), &c->models[i], err);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < i; k++)
+                        if (strcmp(c->models[k].name, c->models[i].name) == 0)
+                                return errbuf_set(err, -EINVAL, "%s.name: same name as models[%zu]", path, k);
+        }
+        return 0;
+}
+
+static int parse_exec(const json_t *o, struct workload *w, size_t *bytes, errbuf *err) {
+        json_t *a = json_object_get(o, "exec"), *v;
+        size_t i;
+        int r;
+
+        if (!a)
+                return errbuf_set(err, -EINVAL, "workload.exec: required key missing");
+        r = get_array(o, "workload", "exec", CONFIG_EXEC_MAX, &a, err);
+        if (r < 0)
+                return r;
+        if (json_array_size(a) == 0)
+                return errbuf_set(err, -EINVAL, "workload.exec: must name at least the program to run");
+        w->exec = calloc(json_array_size(a) + 1, sizeof(char *));
+        if (!w->exec)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_array_foreach(a, i, v) {
+                char path[KEYPATH_MAX];
+                kpi(path, "workload.exec", i);
+                r = want(v, JSON_STRING, path, err);
+                if (r < 0)
+                        return r;
+                if (strlen(json_string_value(v)) != json_string_length(v))
+                        return errbuf_set(err, -EINVAL, "%s: contains a NUL character", path);
+                if (i == 0 && !path_valid(json_string_value(v)))
+                        return bad_value("", path, json_string_value(v),
+                                         "an absolute path (there is no shell and no PATH search)", err);
+                w->exec[i] = strdup(json_string_value(v));
+                if (!w->exec[i])
+                        return errbuf_set(err, -ENOMEM, "out of memory");
+                w->n_exec++;
+                *bytes += json_string_length(v);
+        }
+        return 0;
+}
+
+static int parse_env(const json_t *o, struct workload *w, size_t *bytes, errbuf *err) {
+        json_t *e = json_object_get(o, "env"), *v;
+        const char *key;
+        int r;
+
+        if (e && (r = want(e, JSON_OBJECT, "workload.env", err)) < 0)
+                return r;
+        if (json_object_size(e) > CONFIG_ENV_MAX)
+                return errbuf_set(err, -EINVAL, "workload.env: %zu entries, more than the limit of %u",
+                                  json_object_size(e), CONFIG_ENV_MAX);
+        w->env = calloc(json_object_size(e) + 1, sizeof(char *));
+        if (!w->env)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_object_foreach(e, key, v) {
+                char path[KEYPATH_MAX];
+                _cleanup_free_ char *esc = escape_untrusted(key, strlen(key), ESCAPE_MAX);
+                kp(path, "workload.env", esc ? esc : "?");
+                if (!env_name_valid(key))
+                        return errbuf_set(err, -EINVAL, "%s: not a variable name (1 to %u characters "
+                                          "[A-Za-z0-9_], not starting with a digit)", path, ENV_NAME_MAX);
+                r = want(v, JSON_STRING, path, err);
+                if (r < 0)
+                        return r;
+                if (strlen(json_string_value(v)) != json_string_length(v))
+                        return errbuf_set(err, -EINVAL, "%s: contains a NUL character", path);
+                if (asprintf(&w->env[w->n_env], "%s=%s", key, json_string_value(v)) < 0) {
+                        w->env[w->n_env] = NULL;
+                        return errbuf_set(err, -ENOMEM, "out of memory");
+                }
+                w->n_env++;
+                *bytes += strlen(key) + json_string_length(v);
+        }
+        return 0;
+}
+
+static const char *const workload_keys[] = { "exec", "env", "user", "group", "cwd", "restart", "restart_max",
+                                             "restart_delay_ms", "stop_timeout_ms", "on_exit", NULL };
+
+static int parse_workload_policy(const json_t *o, struct workload *w, errbuf *err) {
+        uint64_t u = 0;
+        int r, e = 0;
+
+        r = get_enum(o, "workload", "restart", restart_names, _WORKLOAD_RESTART_MAX, WORKLOAD_RESTART_NO, &e, err);
+        w->restart = (enum workload_restart) e;
+        if (r >= 0)
+                r = get_uint(o, "workload", "restart_max", CONFIG_RESTART_MAX_MAX, 3, &u, err);
+        w->restart_max = (unsigned) u;
+        if (r >= 0)
+                r = get_uint(o, "workload", "restart_delay_ms", CONFIG_RESTART_DELAY_MS_MAX, 1000,
+                             &w->restart_delay_ms, err);
+        if (r >= 0)
+                r = get_uint(o, "workload", "stop_timeout_ms", CONFIG_TIMEOUT_MS_MAX, 10000, &w->stop_timeout_ms, err);
+        if (r >= 0)
+                r = get_enum(o, "workload", "on_exit", on_exit_names, _WORKLOAD_ON_EXIT_MAX,
+                             WORKLOAD_ON_EXIT_POWEROFF, &e, err);
+        w->on_exit = (enum workload_on_exit) e;
+        return r;
+}
+
+static int parse_workload(const json_t *root, struct workload *w, errbuf *err) {
+        json_t *o = json_object_get(root, "workload");
+        size_t bytes = 0;
+        uint64_t u = 0, g = 0;
+        int r;
+
+        if (!o)
+                return errbuf_set(err, -EINVAL, "workload: required key missing");
+        r = want(o, JSON_OBJECT, "workload", err);
+        if (r >= 0)
+                r = check_members(o, "workload", workload_keys, err);
+        if (r >= 0)
+                r = parse_exec(o, w, &bytes, err);
+        if (r >= 0)
+                r = parse_env(o, w, &bytes, err);
+        if (r >= 0 && bytes > CONFIG_WORKLOAD_BYTES_MAX)
+                r = errbuf_set(err, -EINVAL, "workload: exec and env hold %zu bytes, more than the limit of %u",
+                               bytes, CONFIG_WORKLOAD_BYTES_MAX);
+        if (r >= 0)
+                r = get_uint(o, "workload", "user", CONFIG_ID_MAX, 0, &u, err);
+        if (r >= 0)
+                r = get_uint(o, "workload", "group", CONFIG_ID_MAX, 0, &g, err);
+        w->user = (uid_t) u;
+        w->group = (gid_t) g;
+        if (r >= 0)
+                r = get_string(o, "workload", "cwd", false, "/", &w->cwd, err);
+        if (r >= 0 && !path_valid(w->cwd))
+                r = bad_value("workload", "cwd", w->cwd, WHAT_PATH, err);
+        if (r >= 0)
+                r = parse_workload_policy(o, w, err);
+        return r;
+}
+
+static const char *const top_keys[] = { "version", "modules", "mounts", "models", "workload", NULL };
+
+static int parse_document(const json_t *root, struct config *c, errbuf *err) {
+        uint64_t version = 0;
+        int r;
+
+        r = want(root, JSON_OBJECT, "", err);
+        /* DESIGN §2 names a measure.register key; the register must be known before the config is
+         * measured, so it comes from the kernel command line instead. */
+        if (r >= 0 && json_object_get(root, "measure"))
+                r = errbuf_set(err, -EINVAL, "measure: unknown key (the register is chosen on the kernel command "
+                               "line: cvminit.register=, cvminit.pcr=; see docs/config.md)");
+        if (r >= 0)
+                r = check_members(root, "", top_keys, err);
+        if (r >= 0 && !json_object_get(root, "version"))
+                r = errbuf_set(err, -EINVAL, "version: required key missing");
+        if (r >= 0)
+                r = get_uint(root, "", "version", UINT32_MAX, 0, &version, err);
+        if (r >= 0 && version != CONFIG_VERSION)
+                r = errbuf_set(err, -EINVAL, "version: %" PRIu64 " is not supported (this cvminit reads version %d)",
+                               version, CONFIG_VERSION);
+        c->version = (unsigned) version;
+        if (r >= 0)
+                r = parse_modules(root, c, err);
+        if (r >= 0)
+                r = parse_mounts(root, c, err);
+        if (r >= 0)
+                r = parse_models(root, c, err);
+        if (r >= 0)
+                r = parse_workload(root, &c->workload, err);
+        return r;
+}
+
+int config_parse(const uint8_t *p, size_t n, struct config **ret, errbuf *err) {
+        _cleanup_(config_freep) struct config *c = NULL;
+        json_error_t e;
+        json_t *root;
+        int r;
+
+        if (n > CONFIG_SIZE_MAX)
+                return errbuf_set(err, -EFBIG, "the configuration is %zu bytes, more than the limit of %u", n,
+                                  CONFIG_SIZE_MAX);
+        root = json_loadb((const char *) p, n, JSON_REJECT_DUPLICATES, &e);
+        if (!root) {
+                _cleanup_free_ char *esc = escape_untrusted(e.text, strlen(e.text), 200);
+                return errbuf_set(err, -EINVAL, "not valid JSON: line %d, column %d: %s", e.line, e.column,
+                                  esc ? esc : "syntax error");
+        }
+        c = calloc(1, sizeof(*c));
+        r = c ? parse_document(root, c, err) : errbuf_set(err, -ENOMEM, "out of memory");
+        json_decref(root);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static void strv_free(char **v) {
+        for (size_t i = 0; v && v[i]; i++)
+                free(v[i]);
+        free(v);
+}
+
+void config_free(struct config *c) {
+        if (!c)
+                return;
+        strv_free(c->modules);
+        for (size_t i = 0; i < c->n_mounts; i++) {
+                free(c->mounts[i].device);
+                free(c->mounts[i].path);
+                free(c->mounts[i].fs);
+                free(c->mounts[i].options);
+        }
+        free(c->mounts);
+        for (size_t i = 0; i < c->n_models; i++) {
+                free(c->models[i].name);
+                free(c->models[i].path);
+                free(c->models[i].manifest);
+        }
+        free(c->models);
+        strv_free(c->workload.exec);
+        strv_free(c->workload.env);
+        free(c->workload.cwd);
+        free(c);
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/* The instance configuration (DESIGN §1 step 3; docs/config.md): one JSON document, read from the
+ * first source that exists (cvminit.config= on the kernel command line, QEMU fw_cfg
+ * opt/cvminit/config, /etc/cvminit/config.json in the initramfs; or the --config FILE), measured
+ * as raw bytes (the `config` event, DESIGN §3) and only then parsed against a strict schema:
+ * unknown and duplicate keys, wrong types and values out of range are errors that name the key. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hashalg.h"
+#include "util.h"
+
+#define CONFIG_SIZE_MAX (1024U * 1024U)
+#define CONFIG_VERSION 1
+#define CONFIG_MODULES_MAX 64U
+#define CONFIG_MOUNTS_MAX 16U
+#define CONFIG_MODELS_MAX 16U
+#define CONFIG_EXEC_MAX 256U
+#define CONFIG_ENV_MAX 256U
+#define CONFIG_NAME_MAX 64U
+#define CONFIG_PATH_MAX 4095U
+/* Argument and environment bytes together: keeps the `workload` event (escaped, at most 6 bytes per
+ * byte) far below EVENT_TEXT_MAX. */
+#define CONFIG_WORKLOAD_BYTES_MAX (32U * 1024U)
+#define CONFIG_ID_MAX 2147483647U
+#define CONFIG_TIMEOUT_MS_MAX 600000U
+#define CONFIG_RESTART_DELAY_MS_MAX 60000U
+#define CONFIG_RESTART_MAX_MAX 1000000U
+
+/* Where the sources live (overridable by environment variables when not PID 1, for tests). */
+#define CONFIG_FW_CFG_PATH "/sys/firmware/qemu_fw_cfg/by_name/opt/cvminit/config/raw"
+#define CONFIG_INITRAMFS_PATH "/etc/cvminit/config.json"
+
+struct config_mount {
+        char *device;  /* LABEL=..., PARTLABEL=..., UUID=... or /dev/... */
+        char *path;    /* absolute mount point */
+        char *fs;      /* filesystem type, never guessed */
+        char *options; /* mount(8)-style option string */
+        uint64_t timeout_ms;
+};
+
+struct config_model {
+        char *name;
+        char *path;
+        enum hash_alg alg;
+        uint8_t expect[HASH_MAX_SIZE]; /* pinned manifest digest, hash_alg_size(alg) bytes */
+        char *manifest;                /* reference manifest (used only to name a differing file) */
+};
+
+enum workload_restart {
+        WORKLOAD_RESTART_NO,
+        WORKLOAD_RESTART_ON_FAILURE,
+        WORKLOAD_RESTART_ALWAYS,
+        _WORKLOAD_RESTART_MAX,
+};
+
+enum workload_on_exit {
+        WORKLOAD_ON_EXIT_POWEROFF,
+        WORKLOAD_ON_EXIT_REBOOT,
+        _WORKLOAD_ON_EXIT_MAX,
+};
+
+struct workload {
+        char **exec;  /* NULL-terminated; exec[0] is an absolute path */
+        size_t n_exec;
+        char **env;   /* NULL-terminated "KEY=VALUE", in document order: the whole environment */
+        size_t n_env;
+        uid_t user;
+        gid_t group;
+        char *cwd;
+        enum workload_restart restart;
+        unsigned restart_max;
+        uint64_t restart_delay_ms, stop_timeout_ms;
+        enum workload_on_exit on_exit;
+};
+
+struct config {
+        unsigned version;
+        char **modules; /* NULL-terminated */
+        size_t n_modules;
+        struct config_mount *mounts;
+        size_t n_mounts;
+        struct config_model *models;
+        size_t n_models;
+        struct workload workload;
+};
+
+/* Reads the raw configuration: file_override if not NULL (--config mode, source "file:PATH"), else
+ * cvminit.config=PATH from the kernel command line in cmdline_path ("file:PATH"), else fw_cfg
+ * ("fw_cfg:opt/cvminit/config"), else the initramfs file ("initramfs:/etc/cvminit/config.json").
+ * A source that is named or present but unreadable is an error, never a reason to fall back.
+ * Returns 0 with *ret NUL-terminated, or -ENOENT (no source), -EFBIG (over CONFIG_SIZE_MAX), ... */
+int config_read(const char *cmdline_path, const char *file_override, uint8_t **ret, size_t *ret_len,
+                char **ret_source, errbuf *err);
+/* The `config` event content {"source":SOURCE,"sha384":"<hex of the raw bytes>"}. */
+int config_event_content(const char *source, const uint8_t *p, size_t n, json_t **ret);
+/* Parses and checks the whole document; on error err says "KEY.PATH: what is wrong" and the return
+ * is -EINVAL (-EFBIG if over the size limit). */
+int config_parse(const uint8_t *p, size_t n, struct config **ret, errbuf *err);
+void config_free(struct config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct config *, config_free);
+
+const char *workload_restart_name(enum workload_restart r);
+const char *workload_on_exit_name(enum workload_on_exit e);

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Kernel modules through libkmod (DESIGN §1 step 2): the config's list loaded in order with their
+ * dependencies from the image's /lib/modules/$(uname -r) (modules.dep made by depmod when the image
+ * was built), and the kernel's module helper: the kernel runs `modprobe -q -- NAME` for what it
+ * needs on demand (crypto templates for dm-crypt: "crypto-xts", ...), so PID 1 points
+ * /proc/sys/kernel/modprobe at a link to itself named "modprobe", and cvminit started under that
+ * name (or as `cvminit --modprobe ...`) loads the module and exits. install/remove commands of
+ * modprobe.d are never run; no modprobe.d is read. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+#define MODULES_HELPER_LINK "/run/cvminit/modprobe"
+#define MODULES_HELPER_SYSCTL "/proc/sys/kernel/modprobe"
+#define MODULE_NAME_MAX 255U
+
+/* Loads each module (name or alias) with its dependencies; dir NULL = /lib/modules/$(uname -r).
+ * An already loaded or built-in module is fine. The first failure stops, err naming the module. */
+int modules_load(char *const *names, size_t n, const char *dir, errbuf *err);
+
+/* Creates MODULES_HELPER_LINK to this program and writes its path to MODULES_HELPER_SYSCTL. */
+int modules_install_helper(errbuf *err);
+
+/* True if argv asks for the modprobe mode: argv[0]'s base name is "modprobe", or argv[1] is
+ * "--modprobe". */
+bool modprobe_mode(int argc, char **argv);
+/* The modprobe mode: [--modprobe] [-q] [--] NAME. Returns the exit status (0 loaded, 1 failed,
+ * 2 usage). */
+int modprobe_main(int argc, char **argv);

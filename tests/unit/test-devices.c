@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/* init/devices.c: device specs, waiting with a deadline, and the file system type libblkid finds
+ * on an image made by mkfs.ext4 (an independent tool). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <sys/wait.h>
+#include <time.h>
+
+#include "devices.h"
+#include "tmptree.h"
+
+static void expect_spec(const char *s, enum device_spec_kind kind, const char *value) {
+        struct device_spec spec;
+        errbuf err = {};
+
+        if (device_spec_parse(s, &spec, &err) != 0)
+                fail_msg("'%s': %s", s, err.msg);
+        assert_int_equal(spec.kind, kind);
+        assert_string_equal(spec.value, value);
+}
+
+static void test_specs(void **state) {
+        (void) state;
+        expect_spec("LABEL=models", DEVICE_SPEC_LABEL, "models");
+        expect_spec("LABEL=my models \xc3\xa9", DEVICE_SPEC_LABEL, "my models \xc3\xa9");
+        expect_spec("PARTLABEL=data", DEVICE_SPEC_PARTLABEL, "data");
+        expect_spec("UUID=0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9", DEVICE_SPEC_UUID, "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9");
+        expect_spec("UUID=ABCD-1234", DEVICE_SPEC_UUID, "ABCD-1234");
+        expect_spec("/dev/vda", DEVICE_SPEC_PATH, "/dev/vda");
+        expect_spec("/dev/disk/by-id/virtio-model", DEVICE_SPEC_PATH, "/dev/disk/by-id/virtio-model");
+        expect_spec("LABEL=a=b", DEVICE_SPEC_LABEL, "a=b");
+}
+
+static void expect_bad(const char *s, const char *needle) {
+        struct device_spec spec;
+        errbuf err = {};
+
+        assert_int_equal(device_spec_parse(s, &spec, &err), -EINVAL);
+        if (!strstr(err.msg, needle))
+                fail_msg("'%s': message '%s' lacks '%s'", s, err.msg, needle);
+}
+
+static void test_bad_specs(void **state) {
+        char big[DEVICE_SPEC_MAX + 16];
+
+        (void) state;
+        expect_bad("", "expected LABEL=, PARTLABEL=, UUID= or a /dev/ path");
+        expect_bad(NULL, "expected");
+        expect_bad("models", "'models': expected");
+        expect_bad("label=models", "expected");
+        expect_bad("/etc/passwd", "expected");
+        expect_bad("LABEL=", "1 to 255 bytes");
+        expect_bad("UUID=", "1 to 255 bytes");
+        expect_bad("/dev/", "1 to 255 bytes");
+        expect_bad("UUID=xyz!", "hex digits");
+        expect_bad("LABEL=a\nb", "LABEL=a\\x0ab");
+        expect_bad("LABEL=\xc3", "UTF-8");
+        expect_bad("/dev/../etc/passwd", "not a plain /dev/ path");
+        expect_bad("/dev/a//b", "not a plain");
+        expect_bad("/dev/a/", "not a plain");
+        expect_bad("/dev/./vda", "not a plain");
+        expect_bad("/dev/v da", "not a plain");
+        memcpy(big, "LABEL=", 6);
+        memset(big + 6, 'x', DEVICE_SPEC_MAX + 1);
+        big[6 + DEVICE_SPEC_MAX + 1] = 0;
+        expect_bad(big, "1 to 255 bytes");
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void test_wait(void **state) {
+        struct device_spec spec;
+        errbuf err = {};
+        char *path = NULL;
+        uint64_t t;
+
+        (void) state;
+        assert_int_equal(device_spec_parse("/dev/cvminit-test-absent", &spec, &err), 0);
+        t = now_ms();
+        assert_int_equal(device_wait(&spec, 120, &path, &err), -ETIMEDOUT);
+        t = now_ms() - t;
+        assert_true(t >= 120 && t < 2000);
+        assert_null(path);
+        assert_non_null(strstr(err.msg, "device /dev/cvminit-test-absent did not appear within 120 ms"));
+        assert_non_null(strstr(err.msg, "block devices present:"));
+
+        /* Exists, but is no block device: no waiting. */
+        assert_int_equal(device_spec_parse("/dev/null", &spec, &err), 0);
+        assert_int_equal(device_wait(&spec, 5000, &path, &err), -ENOTBLK);
+        assert_non_null(strstr(err.msg, "/dev/null: not a block device"));
+
+        /* A tag no device has, searched with libblkid. */
+        assert_int_equal(device_spec_parse("LABEL=cvminit-test-no-such-label-7f3a", &spec, &err), 0);
+        assert_int_equal(device_wait(&spec, 100, &path, &err), -ETIMEDOUT);
+        assert_non_null(strstr(err.msg, "LABEL=cvminit-test-no-such-label-7f3a"));
+}
+
+static int run(const char *cmd) {
+        int st = system(cmd);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_fstype(void **state) {
+        char cmd[1024], *type = NULL;
+        errbuf err = {};
+
+        (void) state;
+        /* An empty image: no signature. */
+        snprintf(cmd, sizeof(cmd), "cd '%s' && truncate -s 2M empty.img", tmpdir);
+        assert_int_equal(run(cmd), 0);
+        assert_int_equal(device_fstype(at("empty.img"), &type, &err), -ENODATA);
+        assert_null(type);
+        assert_int_equal(device_fstype(at("missing.img"), &type, &err), -ENOENT);
+        assert_non_null(strstr(err.msg, "missing.img"));
+
+        snprintf(cmd, sizeof(cmd),
+                 "PATH=$PATH:/usr/sbin:/sbin; command -v mkfs.ext4 >/dev/null || exit 77; "
+                 "cd '%s' && truncate -s 4M ext4.img && mkfs.ext4 -q -F -L testlabel ext4.img >/dev/null 2>&1",
+                 tmpdir);
+        int r = run(cmd);
+        if (r == 77)
+                skip();
+        assert_int_equal(r, 0);
+        assert_int_equal(device_fstype(at("ext4.img"), &type, &err), 0);
+        assert_string_equal(type, "ext4");
+        free(type);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_specs),
+                cmocka_unit_test(test_bad_specs),
+                cmocka_unit_test(test_wait),
+                cmocka_unit_test(test_fstype),
+        };
+        return cmocka_run_group_tests(tests, tmptree_setup, tmptree_teardown);
+}
