@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -80,9 +81,15 @@ static void child_reset_signals(void) {
         struct sigaction sa = { .sa_handler = SIG_DFL };
         sigset_t none;
 
-        /* SIGKILL, SIGSTOP and the C library's internal signals refuse; nothing to reset there. */
+        /* glibc's sigaction() refuses its internal signals (32, 33), and an ignored disposition
+         * inherited for them (make runs its children so) would survive the exec: the raw system
+         * call resets those. SIGKILL and SIGSTOP refuse either way. */
         for (int sig = 1; sig < _NSIG; sig++)
-                (void) sigaction(sig, &sa, NULL);
+                if (sigaction(sig, &sa, NULL) < 0 && errno == EINVAL && sig != SIGKILL && sig != SIGSTOP) {
+                        struct { void (*handler)(int); unsigned long flags; void (*restorer)(void); uint64_t mask; }
+                                k = { .handler = SIG_DFL };
+                        (void) syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
+                }
         /* The raw system call: glibc's sigprocmask() silently keeps its internal signals (32, 33)
          * as they are, and a mask inherited with them blocked would reach the workload. */
         sigemptyset(&none);
