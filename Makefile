@@ -120,14 +120,15 @@ fuzz: fuzz-build
 	tests/fuzz/run.sh $(BUILDDIR)/fuzz $(FUZZ_SECONDS)
 
 # The guest image (image/README.md): Debian's kernel unpacked into KERNELDIR (never installed on
-# the host) and a reproducible initramfs. Until cvminit's PID 1 exists, /init is the stand-in
-# image/standin-init (busybox sh; not cvminit).
+# the host) and a reproducible initramfs with cvminit as /init, its libraries, the kernel modules
+# and the default config (image/config.json: its workload prints the measurement log with cvmtool
+# and powers off; a platform team replaces it with its own).
 KERNELDIR ?= build/kernel
 INITRAMFS = $(BUILDDIR)/initramfs.cpio.gz
-IMAGE_INIT ?= image/standin-init
+IMAGE_INIT ?= $(BUILDDIR)/cvminit
+IMAGE_CONFIG ?= image/config.json
 IMAGE_FLAGS ?= --modules-from image/modules.list --libs-from image/dlopen-libs.list \
-	--config image/config.json --bin $(BUILDDIR)/cvmtool \
-	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox
+	--config $(IMAGE_CONFIG) --bin $(BUILDDIR)/cvmtool
 
 kernel:
 	image/fetch-kernel $(KERNELDIR) >/dev/null
@@ -137,6 +138,11 @@ image: all kernel
 
 deps:
 	tools/install-deps
+
+# The newcomer's first command: boot the demo VM end to end (image/demo says what it shows).
+demo: deps
+	$(MAKE) all kernel
+	image/demo $(BUILDDIR)
 
 check: deps
 	$(MAKE) all tests
@@ -160,7 +166,7 @@ install: all
 clean:
 	rm -rf $(BUILDDIR)
 
-.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash install clean kernel image
+.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash install clean kernel image demo
 .SECONDARY:
 
 -include $(shell find $(BUILDDIR)/obj -name '*.d' 2>/dev/null)

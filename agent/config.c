@@ -6,7 +6,6 @@
 
 #include "config.h"
 
-#define CMDLINE_MAX 65536U
 #define KEYPATH_MAX 160U
 #define DEVICE_TAG_VALUE_MAX 255U
 #define OPTIONS_MAX 1024U
@@ -126,44 +125,6 @@ static const char *source_path(const char *env, const char *def) {
         return e && *e ? e : def;
 }
 
-/* The value of the last KEY=VALUE on a kernel command line (before "--"), with double quotes
- * removed as the kernel does. Returns 1 and the value, or 0 if absent. */
-static int cmdline_value(const char *cmdline, size_t n, const char *key, char **ret) {
-        _cleanup_free_ char *found = NULL;
-        size_t klen = strlen(key);
-        struct buf tok = { .max = CMDLINE_MAX };
-
-        for (size_t i = 0; i < n;) {
-                bool quoted = false;
-                int r = 0;
-                while (i < n && strchr(" \t\n", cmdline[i]) && cmdline[i])
-                        i++;
-                tok.len = 0;
-                for (; i < n && cmdline[i] && (quoted || !strchr(" \t\n", cmdline[i])); i++)
-                        if (cmdline[i] == '"')
-                                quoted = !quoted;
-                        else if ((r = buf_append(&tok, &cmdline[i], 1)) < 0)
-                                break;
-                if (r < 0 || tok.len == 0 || strcmp(tok.data, "--") == 0) {
-                        buf_free(&tok);
-                        if (r < 0)
-                                return r;
-                        break;
-                }
-                if (strncmp(tok.data, key, klen) == 0 && tok.data[klen] == '=') {
-                        free(found);
-                        found = strdup(tok.data + klen + 1);
-                        if (!found)
-                                return buf_free(&tok), -ENOMEM;
-                }
-        }
-        buf_free(&tok);
-        if (!found)
-                return 0;
-        *ret = TAKE_PTR(found);
-        return 1;
-}
-
 static int read_source(const char *path, const char *source, uint8_t **ret, size_t *ret_len,
                        char **ret_source, errbuf *err) {
         _cleanup_free_ char *esc = escape_untrusted(path, strlen(path), 200);
@@ -196,25 +157,14 @@ static int read_named(const char *path, const char *what, uint8_t **ret, size_t 
         return read_source(path, source, ret, ret_len, ret_source, err);
 }
 
-int config_read(const char *cmdline_path, const char *file_override, uint8_t **ret, size_t *ret_len,
+int config_read(const char *cmdline_config, const char *file_override, uint8_t **ret, size_t *ret_len,
                 char **ret_source, errbuf *err) {
-        _cleanup_free_ uint8_t *cmdline = NULL;
-        _cleanup_free_ char *path = NULL;
-        size_t len = 0;
         int r;
 
         if (file_override)
                 return read_named(file_override, "--config", ret, ret_len, ret_source, err);
-        if (cmdline_path) {
-                r = read_file_limited(cmdline_path, CMDLINE_MAX, &cmdline, &len);
-                if (r < 0)
-                        return errbuf_set(err, r, "cannot read the kernel command line: %s", strerror(-r));
-                r = cmdline_value((const char *) cmdline, len, "cvminit.config", &path);
-                if (r < 0)
-                        return errbuf_set(err, r, "cannot parse the kernel command line: %s", strerror(-r));
-                if (r > 0)
-                        return read_named(path, "cvminit.config=", ret, ret_len, ret_source, err);
-        }
+        if (cmdline_config)
+                return read_named(cmdline_config, "cvminit.config=", ret, ret_len, ret_source, err);
         r = read_source(source_path("CVMINIT_FW_CFG_CONFIG", CONFIG_FW_CFG_PATH), "fw_cfg:opt/cvminit/config",
                         ret, ret_len, ret_source, err);
         if (r != -ENOENT)

@@ -90,11 +90,11 @@ struct config {
 };
 
 /* Reads the raw configuration: file_override if not NULL (--config mode, source "file:PATH"), else
- * cvminit.config=PATH from the kernel command line in cmdline_path ("file:PATH"), else fw_cfg
+ * cmdline_config, the value of cvminit.config= on the kernel command line ("file:PATH"), else fw_cfg
  * ("fw_cfg:opt/cvminit/config"), else the initramfs file ("initramfs:/etc/cvminit/config.json").
  * A source that is named or present but unreadable is an error, never a reason to fall back.
  * Returns 0 with *ret NUL-terminated, or -ENOENT (no source), -EFBIG (over CONFIG_SIZE_MAX), ... */
-int config_read(const char *cmdline_path, const char *file_override, uint8_t **ret, size_t *ret_len,
+int config_read(const char *cmdline_config, const char *file_override, uint8_t **ret, size_t *ret_len,
                 char **ret_source, errbuf *err);
 /* The `config` event content {"source":SOURCE,"sha384":"<hex of the raw bytes>"}. */
 int config_event_content(const char *source, const uint8_t *p, size_t n, json_t **ret);

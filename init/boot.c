@@ -145,8 +145,7 @@ static int step_config(struct boot *b, errbuf *err) {
         r = open_register(b, err);
         if (r < 0)
                 return r;
-        r = config_read(b->o->pid1 ? (b->o->cmdline_path ?: CMDLINE_PATH) : NULL, b->o->config_file, &raw, &len,
-                        &source, err);
+        r = config_read(b->cmd.config, b->o->config_file, &raw, &len, &source, err);
         if (r < 0)
                 return r;
         /* Rule: the exact bytes are measured before anything looks inside them. */
