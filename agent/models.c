@@ -37,11 +37,12 @@ static void on_progress(uint64_t done, uint64_t total, void *userdata) {
          * count. */
         if (total == 0 || done == 0 || done >= total)
                 return;
+        /* GB/s with two decimals down to 10 MB/s: an emulated or throttled VM still sees a rate. */
         if (rate > 0)
-                log_info("model %s: %.1f/%.1f GiB, %.1f GB/s, ETA %.0fs", pr->name, (double) done / (1U << 30),
+                log_info("model %s: %.2f/%.2f GiB, %.2f GB/s, ETA %.0fs", pr->name, (double) done / (1U << 30),
                          (double) total / (1U << 30), rate / 1e9, (double) (total - done) / rate);
         else
-                log_info("model %s: %.1f/%.1f GiB", pr->name, (double) done / (1U << 30),
+                log_info("model %s: %.2f/%.2f GiB", pr->name, (double) done / (1U << 30),
                          (double) total / (1U << 30));
 }
 
