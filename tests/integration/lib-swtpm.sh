@@ -22,7 +22,7 @@ at_exit() { _at_exit+=("$*"); }
 _lib_cleanup() {
 	local rc=$? pid i
 	for ((i = ${#_at_exit[@]} - 1; i >= 0; i--)); do eval "${_at_exit[i]}" || true; done
-	for pid in "${_swtpm_pids[@]}"; do _swtpm_kill "$pid"; done
+	for pid in "${_swtpm_pids[@]}"; do kill_wait "$pid"; done
 	rm -rf "$TEST_TMP"
 	exit "$rc"
 }
@@ -55,7 +55,8 @@ for tool in swtpm swtpm_setup tpm2_getcap tpm2_pcrread tpm2_pcrextend openssl xx
 	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
 done
 
-_swtpm_kill() {
+# kill_wait PID: TERM, then KILL if it is still there after 5 s.
+kill_wait() {
 	local pid=$1 i
 	kill -0 "$pid" 2>/dev/null || return 0
 	kill "$pid" 2>/dev/null || true
@@ -104,7 +105,7 @@ swtpm_start() {
 
 swtpm_stop() {
 	[ -n "${SWTPM_PID:-}" ] || return 0
-	_swtpm_kill "$SWTPM_PID"
+	kill_wait "$SWTPM_PID"
 	SWTPM_PID=
 }
 

@@ -109,16 +109,8 @@ _qemu_elapsed() { # seconds since qemu_start, with milliseconds
 }
 
 _qemu_kill_pidfile() { # PIDFILE: TERM, then KILL after 5 s
-	local pid i
 	[ -s "$1" ] || return 0
-	pid=$(cat "$1")
-	kill -0 "$pid" 2>/dev/null || return 0
-	kill "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
+	kill_wait "$(cat "$1")"
 }
 
 _qemu_stop() { # kill this boot's QEMU and swtpm, if still running
