@@ -46,16 +46,31 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILDDIR)/fuzz/%)
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 
-# cvminit (DESIGN §7): PID 1 (init/) and the boot flow (agent/), linked with libkmod and libblkid.
-INIT_PKGS = libkmod blkid
+# cvminit (DESIGN §7): PID 1 (init/) and the boot flow (agent/), linked with libkmod, libblkid and
+# libcryptsetup (the LUKS2 data disk).
+INIT_PKGS = libkmod blkid libcryptsetup
 INIT_CFLAGS := $(shell pkg-config --cflags $(INIT_PKGS) 2>/dev/null)
-INIT_LIBS := $(shell pkg-config --libs $(INIT_PKGS) 2>/dev/null || echo -lkmod -lblkid)
+INIT_LIBS := $(shell pkg-config --libs $(INIT_PKGS) 2>/dev/null || echo -lkmod -lblkid -lcryptsetup)
+# The KBS client (agent/kbs.c, agent/jwe.c): libcurl (OpenSSL flavour) and libjose.
+KBS_PKGS = libcurl jose
+KBS_CFLAGS := $(shell pkg-config --cflags $(KBS_PKGS) 2>/dev/null)
+KBS_LIBS := $(shell pkg-config --libs $(KBS_PKGS) 2>/dev/null || echo -lcurl -ljose)
+$(BUILDDIR)/obj/agent/%.o $(BUILDDIR)/obj/tests/unit/%.o $(BUILDDIR)/obj/tests/helpers/%.o: \
+	ALL_CFLAGS += -Iinit -Iagent $(KBS_CFLAGS)
 CVMINIT_SRCS = $(sort $(wildcard init/*.c agent/*.c))
 CVMINIT_OBJS = $(CVMINIT_SRCS:%.c=$(BUILDDIR)/obj/%.o)
-$(BUILDDIR)/obj/init/%.o $(BUILDDIR)/obj/agent/%.o $(BUILDDIR)/obj/tests/unit/%.o: \
+$(BUILDDIR)/obj/init/%.o $(BUILDDIR)/obj/agent/%.o $(BUILDDIR)/obj/tests/unit/%.o $(BUILDDIR)/obj/tests/qemu/%.o: \
 	ALL_CFLAGS += -Iinit -Iagent $(INIT_CFLAGS)
 
-PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit
+# cvm-broker (DESIGN §7, docs/broker.md): the key broker on libmicrohttpd (GnuTLS underneath).
+BROKER_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+BROKER_SRCS = $(sort $(wildcard tools/cvm-broker*.c))
+BROKER_OBJS = $(BROKER_SRCS:%.c=$(BUILDDIR)/obj/%.o)
+# The broker's protocol core without HTTP, for the unit tests and fuzz targets.
+BROKER_CORE_SRCS = tools/cvm-broker-core.c tools/cvm-broker-session.c tools/cvm-broker-jwe.c
+BROKER_CORE_OBJS = $(BROKER_CORE_SRCS:%.c=$(BUILDDIR)/obj/%.o)
+
+PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit $(BUILDDIR)/cvm-broker
 
 all: $(PROGRAMS)
 
@@ -68,11 +83,18 @@ $(LIB): $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILDDIR)/cvmtool: $(CVMTOOL_OBJS) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMTOOL_OBJS) $(LIB) $(LIBS)
+# cvmtool predict forms the boot's events with the agent's own functions.
+CVMTOOL_AGENT_OBJS = $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/workload.o
+$(BUILDDIR)/obj/tools/cvmtool-predict.o: ALL_CFLAGS += -Iagent
+
+$(BUILDDIR)/cvmtool: $(CVMTOOL_OBJS) $(CVMTOOL_AGENT_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMTOOL_OBJS) $(CVMTOOL_AGENT_OBJS) $(LIB) $(LIBS)
+
+$(BUILDDIR)/cvm-broker: $(BROKER_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BROKER_OBJS) $(LIB) $(LIBS) $(BROKER_LIBS)
 
 $(BUILDDIR)/cvminit: $(CVMINIT_OBJS) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS) $(KBS_LIBS)
 
 # Unit tests: one cmocka binary per module; TEST_LDFLAGS_<name> adds per-test link flags
 # (e.g. -Wl,--wrap=Esys_PCR_Extend), TEST_OBJS_<name> objects of init/ or agent/ the test
@@ -97,12 +119,47 @@ TEST_OBJS_test-devices = $(INIT_O)/devices.o
 TEST_LIBS_test-devices = $(INIT_LIBS)
 TEST_OBJS_test-modules = $(INIT_O)/modules.o
 TEST_LIBS_test-modules = $(INIT_LIBS)
+# The data disk (agent/disk.c) and what it builds on.
+DISK_OBJS = $(BUILDDIR)/obj/agent/disk.o $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/workload.o \
+	$(INIT_O)/devices.o $(INIT_O)/mounts.o
+TEST_OBJS_test-disk = $(DISK_OBJS)
+TEST_LIBS_test-disk = $(INIT_LIBS)
+TEST_OBJS_test-config-disk = $(BUILDDIR)/obj/agent/config.o
+
+# Programs the QEMU tests put into their guests (test-only scaffolding, never part of cvminit).
+QEMU_HELPERS = $(BUILDDIR)/tests/qemu/disk-probe
+$(BUILDDIR)/tests/qemu/disk-probe: $(BUILDDIR)/obj/tests/qemu/disk-probe.o $(DISK_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(DISK_OBJS) $(LIB) $(LIBS) $(INIT_LIBS)
+
+# The KBS client: JWE (libjose), evidence, the exchange; the quote against a fake ESAPI.
+AGENT_O = $(BUILDDIR)/obj/agent
+KBS_OBJS = $(AGENT_O)/kbs.o $(AGENT_O)/jwe.o $(AGENT_O)/secret.o $(AGENT_O)/evidence.o $(AGENT_O)/config.o
+TEST_OBJS_test-jwe = $(AGENT_O)/jwe.o $(AGENT_O)/secret.o
+TEST_LIBS_test-jwe = $(KBS_LIBS)
+TEST_OBJS_test-kbs = $(KBS_OBJS)
+TEST_LIBS_test-kbs = $(KBS_LIBS)
+TEST_OBJS_test-evidence = $(AGENT_O)/evidence.o
+TEST_LDFLAGS_test-tpm-quote = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLdr_Finalize \
+	-Wl,--wrap=Esys_Initialize,--wrap=Esys_Finalize,--wrap=Esys_GetCapability,--wrap=Esys_PCR_Read \
+	-Wl,--wrap=Esys_CreatePrimary,--wrap=Esys_Quote,--wrap=Esys_FlushContext
+# Programs the KBS integration tests run (tests/helpers/NAME.c; test scaffolding, not installed).
+KBS_HELPERS = $(BUILDDIR)/tests/helpers/kbs-jwe-enc
+$(BUILDDIR)/tests/helpers/%: $(BUILDDIR)/obj/tests/helpers/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+tests: $(KBS_HELPERS)
 
 TEST_LDFLAGS_test-mr-tpm = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLdr_Finalize \
 	-Wl,--wrap=Esys_Initialize,--wrap=Esys_Finalize,--wrap=Esys_GetCapability \
 	-Wl,--wrap=Esys_PCR_Extend,--wrap=Esys_PCR_Read
 
-tests: $(UNIT_BINS)
+# The broker's core, JWE checked by libjose (an independent JOSE implementation).
+TEST_OBJS_test-broker = $(BROKER_CORE_OBJS)
+$(BUILDDIR)/obj/tests/unit/test-broker.o: ALL_CFLAGS += -Itools
+TEST_LIBS_test-broker = $(shell pkg-config --libs jose 2>/dev/null || echo -ljose)
+
+tests: $(UNIT_BINS) $(QEMU_HELPERS)
 
 # libFuzzer targets are built with clang, sanitizers on, from the library sources directly
 # (plus FUZZ_SRCS_<name>, sources of agent/ a target exercises).
@@ -110,9 +167,13 @@ $(BUILDDIR)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard measurements/*.h) $$(F
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=gnu11 -g -O1 -D_GNU_SOURCE -DFUZZING -Imeasurements -Iagent $(PKG_CFLAGS) \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o $@ $< $(LIB_SRCS) $(filter %.c,$(FUZZ_SRCS_$*)) $(LIBS)
+		-o $@ $< $(LIB_SRCS) $(filter %.c,$(FUZZ_SRCS_$*)) $(LIBS) $(FUZZ_LIBS_$*)
 
 FUZZ_SRCS_fuzz-config = agent/config.c agent/config.h
+# The KBS client's reading of broker answers (FUZZ_LIBS_<name>: libraries a target needs beyond LIBS).
+FUZZ_SRCS_fuzz-kbs-client = agent/kbs.c agent/jwe.c agent/secret.c agent/evidence.c agent/config.c $(wildcard agent/*.h)
+FUZZ_LIBS_fuzz-kbs-client = $(KBS_LIBS)
+FUZZ_SRCS_fuzz-broker-attest = $(BROKER_CORE_SRCS) tools/cvm-broker.h
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -128,7 +189,7 @@ INITRAMFS = $(BUILDDIR)/initramfs.cpio.gz
 IMAGE_INIT ?= $(BUILDDIR)/cvminit
 IMAGE_CONFIG ?= image/config.json
 IMAGE_FLAGS ?= --modules-from image/modules.list --libs-from image/dlopen-libs.list \
-	--config $(IMAGE_CONFIG) --bin $(BUILDDIR)/cvmtool
+	--config $(IMAGE_CONFIG) --bin $(BUILDDIR)/cvmtool --bin /sbin/mkfs.ext4=/usr/sbin/mkfs.ext4
 
 kernel:
 	image/fetch-kernel $(KERNELDIR) >/dev/null

@@ -4,6 +4,10 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "config.h"
 
 #define KEYPATH_MAX 160U
@@ -22,6 +26,15 @@ static const char *const on_exit_names[_WORKLOAD_ON_EXIT_MAX] = {
         [WORKLOAD_ON_EXIT_POWEROFF] = "poweroff",
         [WORKLOAD_ON_EXIT_REBOOT] = "reboot",
 };
+
+static const char *const disk_format_names[_DISK_FORMAT_MAX] = {
+        [DISK_FORMAT_IF_EMPTY] = "if-empty",
+        [DISK_FORMAT_NEVER] = "never",
+};
+
+const char *disk_format_name(enum disk_format f) {
+        return f >= 0 && f < _DISK_FORMAT_MAX ? disk_format_names[f] : NULL;
+}
 
 const char *workload_restart_name(enum workload_restart r) {
         return r >= 0 && r < _WORKLOAD_RESTART_MAX ? restart_names[r] : NULL;
@@ -92,7 +105,7 @@ static bool env_name_valid(const char *s) {
 }
 
 static bool device_valid(const char *s) {
-        static const char *const tags[] = { "LABEL=", "PARTLABEL=", "UUID=" };
+        static const char *const tags[] = { "LABEL=", "PARTLABEL=", "UUID=", "SERIAL=" };
 
         if (strncmp(s, "/dev/", 5) == 0)
                 return path_valid(s);
@@ -102,7 +115,7 @@ static bool device_valid(const char *s) {
                         continue;
                 if (n == k || n - k > DEVICE_TAG_VALUE_MAX || !printable(s + k))
                         return false;
-                return i < 2 || strspn(s + k, "0123456789abcdefABCDEF-") == n - k;
+                return i != 2 || strspn(s + k, "0123456789abcdefABCDEF-") == n - k;
         }
         return false;
 }
@@ -639,7 +652,214 @@ static int parse_workload(const json_t *root, struct workload *w, errbuf *err) {
         return r;
 }
 
-static const char *const top_keys[] = { "version", "modules", "mounts", "models", "workload", NULL };
+/* ---- the key broker (docs/config.md "kbs") ---- */
+
+static const char *const kbs_keys[] = { "url", "ca", "resource", "timeout_ms", "retries", "retry_delay_ms",
+                                        NULL };
+
+/* https://HOST[:PORT][/PREFIX]: no userinfo, query, fragment, spaces or trailing slash, so that
+ * "URL/kbs/v0/..." is the only request we can make and the event names exactly where it goes. */
+static bool kbs_url_valid(const char *s) {
+        const char *host = s + strlen("https://");
+        size_t n = strlen(s);
+
+        if (strncmp(s, "https://", 8) != 0 || n > CONFIG_KBS_URL_MAX || host[0] == 0 || host[0] == '/' ||
+            s[n - 1] == '/')
+                return false;
+        for (const char *p = host; *p; p++)
+                if ((unsigned char) *p <= 0x20 || (unsigned char) *p >= 0x7f || strchr("@?#\\\"<>^`{|}", *p))
+                        return false;
+        return true;
+}
+
+/* REPO/TYPE/TAG, each a name. */
+static bool kbs_resource_valid(const char *s) {
+        char part[CONFIG_NAME_MAX + 1];
+        unsigned k = 0;
+
+        for (const char *p = s;; k++) {
+                size_t n = strcspn(p, "/");
+                if (k >= 3 || n == 0 || n > CONFIG_NAME_MAX)
+                        return false;
+                memcpy(part, p, n);
+                part[n] = 0;
+                if (!name_valid(part))
+                        return false;
+                if (!p[n])
+                        return k == 2;
+                p += n + 1;
+        }
+}
+
+/* Exactly one PEM certificate; its DER is what the key-provider event's ca_sha256 covers. */
+static int kbs_parse_ca(struct config_kbs *k, errbuf *err) {
+        BIO *bio = NULL;
+        X509 *cert = NULL, *extra = NULL;
+        unsigned char *der = NULL;
+        int len = -1;
+
+        if (strlen(k->ca) > CONFIG_KBS_CA_MAX)
+                return errbuf_set(err, -EINVAL, "kbs.ca: more than %u bytes", CONFIG_KBS_CA_MAX);
+        bio = BIO_new_mem_buf(k->ca, (int) strlen(k->ca));
+        cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        extra = cert ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        if (cert && !extra)
+                len = i2d_X509(cert, &der);
+        X509_free(extra);
+        X509_free(cert);
+        BIO_free(bio);
+        ERR_clear_error();
+        if (len <= 0) {
+                OPENSSL_free(der);
+                return errbuf_set(err, -EINVAL, "kbs.ca: expected exactly one PEM certificate "
+                                  "(-----BEGIN CERTIFICATE----- ...), the broker's CA");
+        }
+        k->ca_der = malloc((size_t) len);
+        if (k->ca_der) {
+                memcpy(k->ca_der, der, (size_t) len);
+                k->ca_der_len = (size_t) len;
+        }
+        OPENSSL_free(der);
+        return k->ca_der ? 0 : errbuf_set(err, -ENOMEM, "out of memory");
+}
+
+static int parse_kbs_fields(const json_t *o, struct config_kbs *k, errbuf *err) {
+        int r;
+
+        r = get_string(o, "kbs", "url", true, NULL, &k->url, err);
+        if (r >= 0 && !kbs_url_valid(k->url))
+                r = bad_value("kbs", "url", k->url, "an https:// URL (https://HOST[:PORT][/PREFIX], no trailing "
+                              "slash, user, query or fragment, at most 1024 bytes)", err);
+        if (r >= 0)
+                r = get_string(o, "kbs", "ca", true, NULL, &k->ca, err);
+        if (r >= 0)
+                r = kbs_parse_ca(k, err);
+        if (r >= 0)
+                r = get_string(o, "kbs", "resource", true, NULL, &k->resource, err);
+        if (r >= 0 && !kbs_resource_valid(k->resource))
+                r = bad_value("kbs", "resource", k->resource, "REPO/TYPE/TAG, three names of 1 to 64 characters "
+                              "[A-Za-z0-9._-] starting with a letter or digit", err);
+        if (r >= 0)
+                r = get_uint(o, "kbs", "timeout_ms", CONFIG_TIMEOUT_MS_MAX, 10000, &k->timeout_ms, err);
+        if (r >= 0 && k->timeout_ms == 0)
+                r = errbuf_set(err, -EINVAL, "kbs.timeout_ms: expected an integer from 1 to %u", CONFIG_TIMEOUT_MS_MAX);
+        if (r >= 0)
+                r = get_uint(o, "kbs", "retries", CONFIG_KBS_RETRIES_MAX, 5, &k->retries, err);
+        if (r >= 0)
+                r = get_uint(o, "kbs", "retry_delay_ms", CONFIG_KBS_RETRY_DELAY_MS_MAX, 500, &k->retry_delay_ms, err);
+        return r;
+}
+
+static int parse_kbs(const json_t *root, struct config *c, errbuf *err) {
+        json_t *o = json_object_get(root, "kbs");
+        int r;
+
+        if (!o)
+                return 0;
+        r = want(o, JSON_OBJECT, "kbs", err);
+        if (r >= 0)
+                r = check_members(o, "kbs", kbs_keys, err);
+        if (r < 0)
+                return r;
+        c->kbs = calloc(1, sizeof(*c->kbs));
+        if (!c->kbs)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        return parse_kbs_fields(o, c->kbs, err);
+}
+
+/* ---- the data disk (docs/config.md, docs/disk.md) ---- */
+
+static const char *const disk_keys[] = { "name", "device", "path", "format", "cipher", "integrity", "fs",
+                                         "options", "timeout_ms", NULL };
+
+static int disk_enum(const json_t *o, const char *key, const char *const *names, size_t n, char **ret,
+                     errbuf *err) {
+        int i = 0, r = get_enum(o, "disk", key, names, n, 0, &i, err);
+
+        if (r < 0)
+                return r;
+        *ret = strdup(names[i]);
+        return *ret ? 0 : errbuf_set(err, -ENOMEM, "out of memory");
+}
+
+/* The cipher and integrity pairs docs/disk.md describes: AEAD modes carry their own tags. */
+static int parse_disk_crypto(const json_t *o, struct config_disk *d, errbuf *err) {
+        static const char *const ciphers[] = { "aes-xts-plain64", "aes-gcm-random" };
+        static const char *const integrities[] = { "hmac-sha256", "aead", "none" };
+        static const char *const fss[] = { "ext4" };
+        int r;
+
+        r = disk_enum(o, "cipher", ciphers, ELEMENTSOF(ciphers), &d->cipher, err);
+        if (r >= 0 && !json_object_get(o, "integrity") && strcmp(d->cipher, "aes-gcm-random") == 0)
+                d->integrity = strdup("aead");
+        else if (r >= 0)
+                r = disk_enum(o, "integrity", integrities, ELEMENTSOF(integrities), &d->integrity, err);
+        if (r >= 0 && !d->integrity)
+                r = errbuf_set(err, -ENOMEM, "out of memory");
+        if (r >= 0 && (strcmp(d->integrity, "aead") == 0) != (strcmp(d->cipher, "aes-gcm-random") == 0))
+                r = errbuf_set(err, -EINVAL, "disk.integrity: '%s' does not go with cipher '%s' (aead goes with "
+                               "aes-gcm-random, hmac-sha256 or none with aes-xts-plain64)", d->integrity, d->cipher);
+        if (r >= 0)
+                r = disk_enum(o, "fs", fss, ELEMENTSOF(fss), &d->fs, err);
+        return r;
+}
+
+static int parse_disk_path(const json_t *o, const struct config *c, struct config_disk *d, errbuf *err) {
+        int r = get_string(o, "disk", "path", true, NULL, &d->path, err);
+
+        if (r >= 0 && !path_valid(d->path))
+                r = bad_value("disk", "path", d->path, WHAT_PATH, err);
+        if (r >= 0 && (strcmp(d->path, "/") == 0 || path_below(d->path, "/proc") || path_below(d->path, "/sys") ||
+                       path_below(d->path, "/dev") || path_below(d->path, "/run")))
+                r = bad_value("disk", "path", d->path, "allowed: /, /proc, /sys, /dev and /run belong to cvminit", err);
+        for (size_t i = 0; r >= 0 && i < c->n_mounts; i++)
+                if (strcmp(c->mounts[i].path, d->path) == 0)
+                        r = errbuf_set(err, -EINVAL, "disk.path: same mount point as mounts[%zu]", i);
+        return r;
+}
+
+static int parse_disk(const json_t *root, struct config *c, errbuf *err) {
+        json_t *o = json_object_get(root, "disk");
+        struct config_disk *d;
+        int r, f = 0;
+
+        if (!o)
+                return 0;
+        r = want(o, JSON_OBJECT, "disk", err);
+        if (r >= 0)
+                r = check_members(o, "disk", disk_keys, err);
+        if (r < 0)
+                return r;
+        d = c->disk = calloc(1, sizeof(*d));
+        if (!d)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        r = get_string(o, "disk", "name", true, NULL, &d->name, err);
+        if (r >= 0 && !name_valid(d->name))
+                r = bad_value("disk", "name", d->name, WHAT_NAME, err);
+        if (r >= 0)
+                r = get_string(o, "disk", "device", true, NULL, &d->device, err);
+        if (r >= 0 && !device_valid(d->device))
+                r = bad_value("disk", "device", d->device,
+                              "LABEL=..., PARTLABEL=..., UUID=..., SERIAL=... or a /dev/ path", err);
+        if (r >= 0)
+                r = parse_disk_path(o, c, d, err);
+        if (r >= 0)
+                r = get_enum(o, "disk", "format", disk_format_names, _DISK_FORMAT_MAX, DISK_FORMAT_IF_EMPTY, &f, err);
+        d->format = (enum disk_format) f;
+        if (r >= 0)
+                r = parse_disk_crypto(o, d, err);
+        if (r >= 0)
+                r = get_string(o, "disk", "options", false, "nosuid,nodev", &d->options, err);
+        if (r >= 0 && !options_valid(d->options))
+                r = bad_value("disk", "options", d->options,
+                              "a mount option list (printable ASCII without spaces, at most 1024 bytes)", err);
+        if (r >= 0)
+                r = get_uint(o, "disk", "timeout_ms", CONFIG_TIMEOUT_MS_MAX, 10000, &d->timeout_ms, err);
+        return r;
+}
+
+static const char *const top_keys[] = { "version", "modules", "mounts", "models", "workload", "disk", "kbs",
+                                         NULL };
 
 static int parse_document(const json_t *root, struct config *c, errbuf *err) {
         uint64_t version = 0;
@@ -669,6 +889,10 @@ static int parse_document(const json_t *root, struct config *c, errbuf *err) {
                 r = parse_models(root, c, err);
         if (r >= 0)
                 r = parse_workload(root, &c->workload, err);
+        if (r >= 0)
+                r = parse_kbs(root, c, err);
+        if (r >= 0)
+                r = parse_disk(root, c, err);
         return r;
 }
 
@@ -702,9 +926,33 @@ static void strv_free(char **v) {
         free(v);
 }
 
+static void config_disk_free(struct config_disk *d) {
+        if (!d)
+                return;
+        free(d->name);
+        free(d->device);
+        free(d->path);
+        free(d->cipher);
+        free(d->integrity);
+        free(d->fs);
+        free(d->options);
+        free(d);
+}
+
+static void config_kbs_free(struct config_kbs *k) {
+        if (!k)
+                return;
+        free(k->url);
+        free(k->ca);
+        free(k->ca_der);
+        free(k->resource);
+        free(k);
+}
+
 void config_free(struct config *c) {
         if (!c)
                 return;
+        config_kbs_free(c->kbs);
         strv_free(c->modules);
         for (size_t i = 0; i < c->n_mounts; i++) {
                 free(c->mounts[i].device);
@@ -722,5 +970,6 @@ void config_free(struct config *c) {
         strv_free(c->workload.exec);
         strv_free(c->workload.env);
         free(c->workload.cwd);
+        config_disk_free(c->disk);
         free(c);
 }

@@ -78,6 +78,42 @@ struct workload {
         enum workload_on_exit on_exit;
 };
 
+/* The encrypted data disk (DESIGN §6, docs/disk.md, agent/disk.h). */
+enum disk_format {
+        DISK_FORMAT_IF_EMPTY, /* set up a device that holds nothing (docs/disk.md says how that is decided) */
+        DISK_FORMAT_NEVER,    /* only open a volume that is already set up */
+        _DISK_FORMAT_MAX,
+};
+
+struct config_disk {
+        char *name;      /* device-mapper name (/dev/mapper/NAME) and the `disk` event's name */
+        char *device;    /* LABEL=..., PARTLABEL=..., UUID=..., SERIAL=... or /dev/... */
+        char *path;      /* absolute mount point */
+        enum disk_format format;
+        char *cipher;    /* "aes-xts-plain64" or "aes-gcm-random" */
+        char *integrity; /* "hmac-sha256", "aead" (with aes-gcm-random) or "none" */
+        char *fs;        /* "ext4" */
+        char *options;   /* mount(8)-style option string */
+        uint64_t timeout_ms;
+};
+
+/* The key broker (DESIGN §4; docs/config.md "kbs"): where the disk key comes from. */
+#define CONFIG_KBS_URL_MAX 1024U
+#define CONFIG_KBS_CA_MAX (64U * 1024U)
+#define CONFIG_KBS_RETRIES_MAX 100U
+#define CONFIG_KBS_RETRY_DELAY_MS_MAX 60000U
+
+struct config_kbs {
+        char *url;           /* https://HOST[:PORT][/PREFIX], without a trailing slash */
+        char *ca;            /* PEM text of the one certificate trusted for the broker */
+        uint8_t *ca_der;     /* its DER: the key-provider event's ca_sha256 is over these bytes */
+        size_t ca_der_len;
+        char *resource;      /* REPO/TYPE/TAG */
+        uint64_t timeout_ms; /* per HTTP request, connection included */
+        uint64_t retries;    /* attempts after the first, for transport errors only */
+        uint64_t retry_delay_ms;
+};
+
 struct config {
         unsigned version;
         char **modules; /* NULL-terminated */
@@ -87,6 +123,8 @@ struct config {
         struct config_model *models;
         size_t n_models;
         struct workload workload;
+        struct config_kbs *kbs;   /* NULL: no key broker */
+        struct config_disk *disk; /* NULL: no data disk */
 };
 
 /* Reads the raw configuration: file_override if not NULL (--config mode, source "file:PATH"), else
@@ -106,3 +144,4 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct config *, config_free);
 
 const char *workload_restart_name(enum workload_restart r);
 const char *workload_on_exit_name(enum workload_on_exit e);
+const char *disk_format_name(enum disk_format f);

@@ -7,7 +7,9 @@
 #include "boot.h"
 #include "cel.h"
 #include "config.h"
+#include "disk.h"
 #include "event.h"
+#include "kbs.h"
 #include "log.h"
 #include "models.h"
 #include "modules.h"
@@ -15,6 +17,7 @@
 #include "mr.h"
 #include "network.h"
 #include "power.h"
+#include "secret.h"
 #include "supervise.h"
 #include "workload.h"
 
@@ -32,6 +35,10 @@ struct boot {
         struct mr *mr;
         struct cel_writer *log;
         struct config *config;
+        /* From the attest step for the disk step: locked memory (secret.h), never logged; wiped as
+         * soon as it is used, at the latest in boot_done. */
+        uint8_t *disk_key;
+        size_t disk_key_len;
         uint64_t measure_ns;
         bool boot_done;
         enum supervise_end end;
@@ -211,11 +218,58 @@ static int step_measure(struct boot *b, errbuf *err) {
         uint64_t t = boot_now_ns();
         int r;
 
+        /* The broker's identity first (DESIGN §1 step 5): the policy sees whom we trust. */
+        if (b->config->kbs) {
+                r = kbs_measure_provider(b->config->kbs, b->log, err);
+                if (r < 0)
+                        return r;
+        }
         r = models_measure(b->config, b->log, &o, err);
         b->measure_ns = boot_now_ns() - t;
         if (b->config->n_models > 0)
                 log_info("Model hashing took %.1f ms; peak memory of cvminit so far: %s.",
                          (double) b->measure_ns / 1e6, peak_rss(rss, sizeof(rss)));
+        return r;
+}
+
+static void wipe_key(struct boot *b) {
+        secret_free(b->disk_key);
+        b->disk_key = NULL;
+        b->disk_key_len = 0;
+}
+
+/* DESIGN §1 step 6: evidence, the KBS exchange, the disk key. */
+static int step_attest(struct boot *b, errbuf *err) {
+        int r;
+
+        if (!b->config->kbs) {
+                log_info("No key broker in the config: nothing to attest to.");
+                return 0;
+        }
+        r = kbs_fetch_key(b->config->kbs, b->mr, b->log_path, &b->disk_key, &b->disk_key_len, err);
+        if (r < 0)
+                return r;
+        log_info("Key received (%zu bytes).", b->disk_key_len);
+        if (!b->config->disk) {
+                log_info("No disk in the config: the key is not used; wiped.");
+                wipe_key(b);
+        }
+        return 0;
+}
+
+/* DESIGN §1 step 7 (agent/disk.h): the released key opens the data disk, setting it up first if it
+ * is blank; the key is wiped right after, whatever the outcome. At shutdown the disk is closed. */
+static int step_disk(struct boot *b, errbuf *err) {
+        int r;
+
+        if (!b->config->disk)
+                return 0;
+        if (!b->disk_key)
+                return errbuf_set(err, -ENOKEY, "disk %s: no key was released for it (the config names no key "
+                                  "broker): the disk stays closed", b->config->disk->name);
+        power_set_close_hook(disk_close_all);
+        r = disk_open(b->config->disk, b->disk_key, b->disk_key_len, b->log, err);
+        wipe_key(b);
         return r;
 }
 
@@ -267,6 +321,8 @@ static const struct boot_step steps[] = {
         { "network",  step_network,  true,  true },
         { "mounts",   step_mounts,   true,  false },
         { "measure",  step_measure,  true,  false },
+        { "attest",   step_attest,   true,  false },
+        { "disk",     step_disk,     true,  false },
         { "launch",   step_launch,   true,  false },
 };
 
@@ -290,6 +346,7 @@ static void record_failure(struct boot *b, const char *step, const char *msg) {
 }
 
 static int boot_fail(struct boot *b, const char *step, int r, const char *msg) {
+        wipe_key(b); /* PID 1 does not come back from the power action */
         if (!msg[0])
                 msg = strerror(-r);
         log_error("Boot failed in step %s: %s", step, msg);
@@ -303,6 +360,8 @@ static int boot_fail(struct boot *b, const char *step, int r, const char *msg) {
 }
 
 static void boot_done(struct boot *b) {
+        wipe_key(b);
+        disk_close_all(); /* --config mode; as PID 1, power_final closed it */
         cel_writer_free(b->log);
         mr_free(b->mr);
         config_free(b->config);
@@ -332,6 +391,7 @@ int boot_run(const struct boot_options *o, uint64_t t0) {
                                  ms_since(t), ms_since(t0));
         }
         exit_status = b.status;
+        wipe_key(&b);
         if (o->pid1) {
                 enum power_action a = b.end == SUPERVISE_FINAL_EXIT &&
                                       b.config->workload.on_exit == WORKLOAD_ON_EXIT_REBOOT ? POWER_REBOOT : POWER_OFF;

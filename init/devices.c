@@ -2,6 +2,7 @@
 /* Block devices by tag or path, found with libblkid, waited for with a deadline (devices.h). */
 #include <blkid.h>
 #include <dirent.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -17,6 +18,7 @@ static const struct {
         [DEVICE_SPEC_LABEL] = { "LABEL=", "LABEL" },
         [DEVICE_SPEC_PARTLABEL] = { "PARTLABEL=", "PARTLABEL" },
         [DEVICE_SPEC_UUID] = { "UUID=", "UUID" },
+        [DEVICE_SPEC_SERIAL] = { "SERIAL=", NULL }, /* sysfs, not libblkid */
 };
 
 static bool label_valid(const char *s) {
@@ -24,6 +26,13 @@ static bool label_valid(const char *s) {
                 if (*p < 0x20 || *p == 0x7f)
                         return false;
         return utf8_valid(s, strlen(s));
+}
+
+static bool serial_valid(const char *s) {
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p < 0x20 || *p >= 0x7f)
+                        return false;
+        return true;
 }
 
 static bool uuid_valid(const char *s) {
@@ -67,6 +76,8 @@ int device_spec_parse(const char *s, struct device_spec *ret, errbuf *err) {
                 if ((k == DEVICE_SPEC_LABEL || k == DEVICE_SPEC_PARTLABEL) && !label_valid(v))
                         return errbuf_set(err, -EINVAL, "device %s: a label must be UTF-8 without control "
                                           "characters", e);
+                if (k == DEVICE_SPEC_SERIAL && !serial_valid(v))
+                        return errbuf_set(err, -EINVAL, "device %s: a serial number is printable ASCII", e);
                 if (k == DEVICE_SPEC_UUID && !uuid_valid(v))
                         return errbuf_set(err, -EINVAL, "device %s: a UUID has only hex digits and '-'", e);
                 if (k == DEVICE_SPEC_PATH && !dev_path_valid(v))
@@ -76,7 +87,7 @@ int device_spec_parse(const char *s, struct device_spec *ret, errbuf *err) {
                 memcpy(ret->value, v, strlen(v) + 1);
                 return 0;
         }
-        return errbuf_set(err, -EINVAL, "device '%s': expected LABEL=, PARTLABEL=, UUID= or a /dev/ path", e);
+        return errbuf_set(err, -EINVAL, "device '%s': expected LABEL=, PARTLABEL=, UUID=, SERIAL= or a /dev/ path", e);
 }
 
 static uint64_t now_ms(void) {
@@ -123,9 +134,46 @@ static void closedirp(DIR **d) {
                 (void) closedir(*d);
 }
 
+static const char *sys_class_block(void) {
+        const char *e = getpid() != 1 ? getenv("CVMINIT_SYS_CLASS_BLOCK") : NULL;
+        return e && *e ? e : DEVICE_SYS_CLASS_BLOCK;
+}
+
+/* True if DIR/NAME/REL holds the serial (sysfs pads some, e.g. NVMe's, with blanks). */
+static bool serial_matches(const char *dir, const char *name, const char *rel, const char *want) {
+        _cleanup_free_ uint8_t *p = NULL;
+        char path[PATH_MAX];
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/%s/%s", dir, name, rel);
+        if (read_file_limited(path, 4096, &p, &n) < 0)
+                return false;
+        while (n > 0 && strchr(" \t\n", p[n - 1]))
+                n--;
+        return n == strlen(want) && memcmp(p, want, n) == 0;
+}
+
+static int find_serial(const struct device_spec *spec, char **ret_path) {
+        const char *dir = sys_class_block();
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return errno == ENOENT ? 0 : -errno;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (!serial_matches(dir, de->d_name, "serial", spec->value) &&
+                    !serial_matches(dir, de->d_name, "device/serial", spec->value))
+                        continue;
+                return asprintf(ret_path, "/dev/%s", de->d_name) < 0 ? -ENOMEM : 1;
+        }
+        return 0;
+}
+
 /* The block devices the kernel knows (for the timeout message), at most a few. */
 static void seen_devices(char *out, size_t size) {
-        _cleanup_(closedirp) DIR *d = opendir("/sys/class/block");
+        _cleanup_(closedirp) DIR *d = opendir(sys_class_block());
         struct dirent *de;
         size_t k = 0;
         int n = 0;
@@ -147,7 +195,9 @@ int device_wait(const struct device_spec *spec, unsigned timeout_ms, char **ret_
         uint64_t start = now_ms(), deadline = start + timeout_ms;
 
         for (;;) {
-                int r = spec->kind == DEVICE_SPEC_PATH ? find_path(spec, ret_path, err) : find_tag(spec, ret_path);
+                int r = spec->kind == DEVICE_SPEC_PATH     ? find_path(spec, ret_path, err)
+                        : spec->kind == DEVICE_SPEC_SERIAL ? find_serial(spec, ret_path)
+                                                           : find_tag(spec, ret_path);
                 if (r < 0)
                         return r;
                 if (r > 0) {

@@ -187,7 +187,7 @@ int mount_target_check(const char *path, errbuf *err) {
         return 0;
 }
 
-static int mkdir_parents(const char *path) {
+int mount_point_create(const char *path) {
         char p[PATH_MAX];
 
         snprintf(p, sizeof(p), "%s", path);
@@ -260,7 +260,7 @@ int mount_configured(const char *device, const char *path, const char *fs, const
         r = check_fstype(dev, &spec, fs, err);
         if (r < 0)
                 return r;
-        r = mkdir_parents(path);
+        r = mount_point_create(path);
         if (r < 0)
                 return errbuf_set(err, r, "cannot create mount point %s: %s", path, strerror(-r));
         if (mount(dev, path, fs, flags, data) < 0)

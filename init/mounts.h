@@ -25,7 +25,10 @@ int mounts_early(errbuf *err);
  * file systems or cvminit's own /run directories. */
 int mount_target_check(const char *path, errbuf *err);
 
-/* Finds device (LABEL=, PARTLABEL=, UUID= or /dev/...), waiting up to timeout_ms, checks that
+/* mkdir -p with mode 0755: a mount point and its missing parents (PATH_MAX at most). */
+int mount_point_create(const char *path);
+
+/* Finds device (LABEL=, PARTLABEL=, UUID=, SERIAL= or /dev/...), waiting up to timeout_ms, checks that
  * libblkid sees a file system of type fs on it, creates path and mounts it with options. */
 int mount_configured(const char *device, const char *path, const char *fs, const char *options,
                      unsigned timeout_ms, errbuf *err);

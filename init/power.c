@@ -73,6 +73,12 @@ void power_kill_all(unsigned grace_ms) {
                 log_warning("Some processes did not exit after SIGKILL (stuck in the kernel?).");
 }
 
+static void (*close_hook)(void);
+
+void power_set_close_hook(void (*hook)(void)) {
+        close_hook = hook;
+}
+
 _noreturn_ void power_final(enum power_action a) {
         static const int cmds[_POWER_ACTION_MAX] = {
                 [POWER_OFF] = RB_POWER_OFF,
@@ -82,6 +88,8 @@ _noreturn_ void power_final(enum power_action a) {
 
         power_kill_all(FINAL_GRACE_MS);
         sync();
+        if (close_hook)
+                close_hook();
         mounts_unmount_all();
         sync();
         log_info("Shutdown complete: %s.", power_action_name(a));

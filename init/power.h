@@ -23,6 +23,10 @@ const char *power_action_name(enum power_action a);
  * then SIGKILL to what is left. */
 void power_kill_all(unsigned grace_ms);
 
-/* PID 1 only: kill what is left, sync, unmount in reverse order, then power off / reboot / halt.
- * If reboot(2) fails, halts forever rather than exit (which would panic the kernel). */
+/* Called by power_final once every other process is gone, before the configured mounts are
+ * unmounted: the data disk (agent/disk.h), mounted after them, is unmounted and closed there. */
+void power_set_close_hook(void (*hook)(void));
+
+/* PID 1 only: kill what is left, sync, run the close hook, unmount in reverse order, then power off /
+ * reboot / halt. If reboot(2) fails, halts forever rather than exit (which would panic the kernel). */
 _noreturn_ void power_final(enum power_action a);

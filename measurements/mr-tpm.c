@@ -163,12 +163,6 @@ static void tss_quiet_logging(void) {
 
 /* ---- the ESAPI calls, each wrapped once ---- */
 
-/* ESAPI allocates its outputs; they go back through Esys_Free. */
-static inline void esys_freep(void *p) {
-        Esys_Free(*(void **) p);
-}
-#define _cleanup_esys_ _cleanup_(esys_freep)
-
 static int tpm_connect(struct tpm_data *t, const char *tcti) {
         TSS2_RC rc;
 
@@ -207,13 +201,12 @@ static int tpm_pcr_extend(struct tpm_data *t, const TPML_DIGEST_VALUES *values) 
         return tpm2_rc_to_errno(rc, "Esys_PCR_Extend");
 }
 
-static int tpm_pcr_read(struct tpm_data *t, const TPML_PCR_SELECTION *sel, TPML_DIGEST **ret) {
-        _cleanup_esys_ TPML_PCR_SELECTION *sel_out = NULL;
+int tpm2_pcr_read(ESYS_CONTEXT *esys, const TPML_PCR_SELECTION *sel, TPML_PCR_SELECTION **ret_sel,
+                  TPML_DIGEST **ret) {
         UINT32 counter;
         TSS2_RC rc;
 
-        rc = Esys_PCR_Read(t->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, sel, &counter, &sel_out,
-                           ret);
+        rc = Esys_PCR_Read(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, sel, &counter, ret_sel, ret);
         return tpm2_rc_to_errno(rc, "Esys_PCR_Read");
 }
 
@@ -281,13 +274,14 @@ static int tpm_read(struct mr *mr, enum hash_alg bank, uint8_t out[static HASH_M
         struct tpm_data *t = mr->data;
         TPML_PCR_SELECTION sel = { .count = 1 };
         _cleanup_esys_ TPML_DIGEST *values = NULL;
+        _cleanup_esys_ TPML_PCR_SELECTION *sel_out = NULL;
         size_t size = hash_alg_size(bank);
         int r;
 
         sel.pcrSelections[0].hash = hash_alg_tpm_id(bank);
         sel.pcrSelections[0].sizeofSelect = 3;
         sel.pcrSelections[0].pcrSelect[t->pcr / 8] = (BYTE) (1U << (t->pcr % 8));
-        r = tpm_pcr_read(t, &sel, &values);
+        r = tpm2_pcr_read(t->esys, &sel, &sel_out, &values);
         if (r < 0)
                 return r;
         /* A PCR the TPM does not return (deallocated meanwhile) comes back as an empty list. */
@@ -315,6 +309,12 @@ static const struct mr_ops tpm_ops = {
         .read = tpm_read,
         .free = tpm_free,
 };
+
+ESYS_CONTEXT *mr_tpm_esys(struct mr *mr) {
+        if (!mr || mr->ops != &tpm_ops || !mr->data)
+                return NULL;
+        return ((struct tpm_data *) mr->data)->esys;
+}
 
 int mr_open_tpm(const char *tcti, unsigned pcr, struct mr **ret) {
         _cleanup_(mr_freep) struct mr *mr = NULL;

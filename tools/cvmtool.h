@@ -25,3 +25,4 @@ int cmd_event(int argc, char **argv);
 int cmd_extend(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_ccel(int argc, char **argv);
+int cmd_predict(int argc, char **argv);

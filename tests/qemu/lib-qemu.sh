@@ -28,6 +28,7 @@
 #   qemu_qmp JSON...           QMP commands (after the capabilities handshake); prints the replies
 #   qemu_powerdown             ACPI power button (QMP system_powerdown)
 #   qemu_ctrl_alt_del          the key combination on the guest's keyboard (QMP send-key)
+#   qemu_kill                  a power cut: SIGKILL to QEMU at once
 #   qemu_extract NAME OUT [LOG]  decode the guest's "--- BEGIN NAME ---" base64 block (the last
 #                              one) from LOG (default the console) into OUT, checking its SHA-256
 #   qemu_console_tail [N]      the console's last N lines, without carriage returns
@@ -164,8 +165,11 @@ qemu_start() {
 	: >"$QEMU_CONSOLE"
 	_qemu_t0=$(_qemu_ms)
 	{
-		"$QEMU_BIN" "${args[@]}" >"$QEMU_DIR/qemu.log" 2>&1
-		echo $? >"$QEMU_DIR/rc"
+		# set -e is inherited: without "|| rc=$?" a failing QEMU would end the subshell before rc is
+		# written, and qemu_wait would wait for the deadline.
+		rc=0
+		"$QEMU_BIN" "${args[@]}" >"$QEMU_DIR/qemu.log" 2>&1 || rc=$?
+		echo $rc >"$QEMU_DIR/rc"
 	} &
 	_qemu_wrapper=$!
 }
@@ -249,6 +253,18 @@ qemu_qmp() {
 }
 
 qemu_powerdown() { qemu_qmp '{"execute":"system_powerdown"}' >/dev/null; }
+
+# A power cut: SIGKILL to QEMU, no shutdown of any kind (the guest's unflushed page cache is lost;
+# what the guest wrote to its disks stays, as with cache=unsafe it is in the host's page cache).
+qemu_kill() {
+	[ -s "$QEMU_DIR/qemu.pid" ] || fail "qemu_kill: QEMU has no pidfile yet"
+	kill -KILL "$(cat "$QEMU_DIR/qemu.pid")" 2>/dev/null || true
+	# The wrapper subshell ends with QEMU (it writes no rc after a non-zero exit under set -e).
+	wait "$_qemu_wrapper" 2>/dev/null || true
+	_qemu_wrapper=
+	QEMU_ELAPSED=$(_qemu_elapsed)
+	_qemu_kill_pidfile "$QEMU_DIR/swtpm.pid"
+}
 
 qemu_ctrl_alt_del() {
 	qemu_qmp '{"execute":"send-key","arguments":{"keys":[{"type":"qcode","data":"ctrl"},{"type":"qcode","data":"alt"},{"type":"qcode","data":"delete"}]}}' >/dev/null

@@ -151,7 +151,8 @@ printf '{"version": 1, "workload": {"exec": ["/usr/bin/busybox", "true"]}' >"$TE
 boot "$TEST_TMP/bad.json"
 qemu_wait poweroff
 no_workload
-console | grep -q 'Config from fw_cfg:opt/cvminit/config measured' || fail "the bad config was not measured"
+console | grep -q 'Config from fw_cfg:opt/cvminit/config measured' || fail "the bad config was not measured:
+$(qemu_console_tail 20)"
 console | grep -q 'Boot failed in step config: not valid JSON' || fail "no bad-config reason:
 $(qemu_console_tail 20)"
 

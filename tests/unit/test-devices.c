@@ -49,7 +49,7 @@ static void test_bad_specs(void **state) {
         char big[DEVICE_SPEC_MAX + 16];
 
         (void) state;
-        expect_bad("", "expected LABEL=, PARTLABEL=, UUID= or a /dev/ path");
+        expect_bad("", "expected LABEL=, PARTLABEL=, UUID=, SERIAL= or a /dev/ path");
         expect_bad(NULL, "expected");
         expect_bad("models", "'models': expected");
         expect_bad("label=models", "expected");
@@ -135,12 +135,47 @@ static void test_fstype(void **state) {
         free(type);
 }
 
+/* SERIAL=: the serial files of a fake /sys/class/block (virtio's, and NVMe's padded one under
+ * device/); partitions have none. */
+static void test_serial(void **state) {
+        struct device_spec spec;
+        errbuf err = {};
+        char cmd[1024], *path = NULL;
+
+        (void) state;
+        expect_spec("SERIAL=cvm-data", DEVICE_SPEC_SERIAL, "cvm-data");
+        expect_spec("SERIAL=S3 EV 01", DEVICE_SPEC_SERIAL, "S3 EV 01");
+        expect_bad("SERIAL=a\tb", "a serial number is printable ASCII");
+        expect_bad("SERIAL=", "1 to 255 bytes");
+        snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p block/vda block/vda1 block/nvme0n1/device && "
+                 "echo models >block/vda/serial && printf 'S3EV01    \\n' >block/nvme0n1/device/serial", tmpdir);
+        assert_int_equal(run(cmd), 0);
+        assert_int_equal(setenv("CVMINIT_SYS_CLASS_BLOCK", at("block"), 1), 0);
+        assert_int_equal(device_spec_parse("SERIAL=models", &spec, &err), 0);
+        assert_int_equal(device_wait(&spec, 1000, &path, &err), 0);
+        assert_string_equal(path, "/dev/vda");
+        free(path);
+        path = NULL;
+        assert_int_equal(device_spec_parse("SERIAL=S3EV01", &spec, &err), 0);
+        assert_int_equal(device_wait(&spec, 1000, &path, &err), 0);
+        assert_string_equal(path, "/dev/nvme0n1");
+        free(path);
+        path = NULL;
+        assert_int_equal(device_spec_parse("SERIAL=model", &spec, &err), 0);
+        assert_int_equal(device_wait(&spec, 100, &path, &err), -ETIMEDOUT);
+        assert_null(path);
+        assert_non_null(strstr(err.msg, "device SERIAL=model did not appear within 100 ms"));
+        assert_non_null(strstr(err.msg, "vda1"));
+        assert_int_equal(unsetenv("CVMINIT_SYS_CLASS_BLOCK"), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_specs),
                 cmocka_unit_test(test_bad_specs),
                 cmocka_unit_test(test_wait),
                 cmocka_unit_test(test_fstype),
+                cmocka_unit_test(test_serial),
         };
         return cmocka_run_group_tests(tests, tmptree_setup, tmptree_teardown);
 }

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* TPM evidence for the KBS attest request (evidence.h; DESIGN §3, §4). */
+#include <errno.h>
+#include <string.h>
+
+#include "base64.h"
+#include "event.h"
+#include "evidence.h"
+#include "tcg2.h"
+
+/* "pcrN" -> N; -EXDEV for any other register. */
+static int record_pcr(const struct cel_record *rec) {
+        unsigned pcr;
+
+        if (strncmp(rec->mr, "pcr", 3) != 0 || safe_atou(rec->mr + 3, &pcr) < 0 || pcr >= TPM_QUOTE_PCRS)
+                return -EXDEV;
+        return (int) pcr;
+}
+
+static bool same_banks(const struct cel_record *rec, const enum hash_alg *banks, unsigned n) {
+        if (rec->n_digests != n)
+                return false;
+        for (unsigned i = 0; i < n; i++)
+                if (rec->digests[i].alg != banks[i])
+                        return false;
+        return true;
+}
+
+static int render_record(const struct cel_record *rec, size_t i, const enum hash_alg *banks, unsigned n,
+                         struct buf *out, errbuf *err) {
+        struct buf data = { .max = TCG2_EVENT_DATA_MAX };
+        int pcr = record_pcr(rec), r;
+
+        if (pcr < 0)
+                return errbuf_set(err, pcr, "measurement log record %zu is for register %s, not a TPM PCR", i, rec->mr);
+        if (!same_banks(rec, banks, n))
+                return errbuf_set(err, -EXDEV, "measurement log record %zu has digests for other banks than the "
+                                  "TPM's", i);
+        /* A record whose text is not what its digests cover would make the broker's replay fail
+         * anyway; say here which one it is. */
+        if (!rec->content_matches || !rec->committed)
+                return errbuf_set(err, -EBADMSG, "measurement log record %zu is %s", i,
+                                  rec->committed ? "altered (its digests do not match its content)" : "uncommitted");
+        r = event_data_append(&data, rec->text, rec->text_len);
+        if (r >= 0)
+                r = tcg2_render_event(out, (uint32_t) pcr, TCG2_EV_EVENT_TAG, rec->digests, rec->n_digests, data.data,
+                                      data.len);
+        buf_free(&data);
+        if (r == -E2BIG)
+                return errbuf_set(err, -EFBIG, "the event log is larger than %u bytes", EVIDENCE_EVENTLOG_MAX);
+        if (r < 0)
+                return errbuf_set(err, r, "cannot render measurement log record %zu: %s", i, strerror(-r));
+        return 0;
+}
+
+int evidence_tcg2_log(const struct cel_log *log, const enum hash_alg *banks, unsigned n_banks, struct buf *out,
+                      errbuf *err) {
+        int r;
+
+        out->max = EVIDENCE_EVENTLOG_MAX;
+        r = tcg2_render_spec_id(out, 0, banks, n_banks);
+        if (r < 0)
+                return errbuf_set(err, r, "cannot render the event log header: %s", strerror(-r));
+        /* No end marker: a TPM's log (binary_bios_measurements) ends with its data, and TPM tools
+         * (tpm2_eventlog) refuse the FF x 8 that only CCEL regions carry. */
+        for (size_t i = 0; i < log->n; i++) {
+                r = render_record(&log->records[i], i, banks, n_banks, out, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* A base64 (standard) string member. */
+static int set_b64(json_t *o, const char *name, const void *p, size_t n) {
+        _cleanup_free_ char *s = NULL;
+        int r;
+
+        r = base64_encode(p, n, BASE64_STD, &s);
+        if (r < 0)
+                return r;
+        return json_object_set_new(o, name, json_string(s)) < 0 ? -ENOMEM : 0;
+}
+
+static int quote_json(const struct tpm_quoted *q, json_t **ret) {
+        json_t *o = json_object(), *pcrs = json_array();
+        int r = o && pcrs ? 0 : -ENOMEM;
+
+        for (unsigned i = 0; i < TPM_QUOTE_PCRS && r >= 0; i++) {
+                char hex[2 * TPM_QUOTE_PCR_SIZE + 1];
+                hex_encode(q->pcrs[i], TPM_QUOTE_PCR_SIZE, hex);
+                r = json_array_append_new(pcrs, json_string(hex)) < 0 ? -ENOMEM : 0;
+        }
+        if (r >= 0)
+                r = set_b64(o, "message", q->attest, q->attest_len);
+        if (r >= 0)
+                r = set_b64(o, "signature", q->signature, q->signature_len);
+        if (r >= 0)
+                r = json_object_set_new(o, "pcrs", pcrs) < 0 ? -ENOMEM : 0;
+        else
+                json_decref(pcrs);
+        if (r < 0) {
+                json_decref(o);
+                return r;
+        }
+        *ret = o;
+        return 0;
+}
+
+int evidence_tpm_json(const struct tpm_quoted *q, const void *eventlog, size_t n, json_t **ret) {
+        json_t *o = json_object(), *quote = NULL;
+        int r = o ? quote_json(q, &quote) : -ENOMEM;
+
+        if (r >= 0)
+                r = set_b64(o, "ak_public", q->ak_spki, q->ak_spki_len);
+        if (r >= 0)
+                r = json_object_set_new(o, "tpm_quote", TAKE_PTR(quote)) < 0 ? -ENOMEM : 0;
+        if (r >= 0)
+                r = set_b64(o, "eventlog", eventlog, n);
+        json_decref(quote);
+        if (r < 0) {
+                json_decref(o);
+                return r;
+        }
+        *ret = o;
+        return 0;
+}
+
+int evidence_tpm(struct mr *mr, const char *log_path, const uint8_t report_data[static KBS_REPORT_DATA_SIZE],
+                 json_t **ret, errbuf *err) {
+        _cleanup_(tpm_quoted_done) struct tpm_quoted q = {};
+        struct cel_log log = {};
+        struct buf tcg2 = {};
+        errbuf e = {};
+        int r;
+
+        /* The log first: what it says must be what the quote then covers (nothing is extended in
+         * between: this process is the log's one writer). */
+        r = cel_read_file(log_path, &log, &e);
+        if (r < 0)
+                return errbuf_set(err, r, "cannot read the measurement log %s: %s", log_path,
+                                  e.msg[0] ? e.msg : strerror(-r));
+        r = evidence_tcg2_log(&log, mr->banks, mr->n_banks, &tcg2, err);
+        cel_log_done(&log);
+        if (r >= 0)
+                r = tpm_quote_make(mr, report_data, &q, err);
+        if (r >= 0) {
+                r = evidence_tpm_json(&q, tcg2.data, tcg2.len, ret);
+                if (r < 0)
+                        (void) errbuf_set(err, r, "cannot build the evidence: %s", strerror(-r));
+        }
+        buf_free(&tcg2);
+        return r;
+}
