@@ -90,21 +90,6 @@ static int open_output(const char *name, char **ret_path, FILE **ret, errbuf *er
 
 /* ---- naming the file that differs ---- */
 
-/* A regular file (never a FIFO a hostile disk could block us on), at most MODELS_REFERENCE_MAX. */
-static int read_regular(const char *path, uint8_t **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        struct stat st;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uint64_t) st.st_size > MODELS_REFERENCE_MAX)
-                return -EFBIG;
-        return read_fd_limited(fd, MODELS_REFERENCE_MAX, ret, ret_len);
-}
 
 /* The "files" array of a manifest, every entry with a string path and digest and an integer size. */
 static json_t *manifest_files(json_t *root) {
@@ -169,7 +154,7 @@ static int load_manifest(const char *path, json_t **ret) {
         size_t n = 0;
         int r;
 
-        r = read_regular(path, &p, &n);
+        r = read_file_limited(path, MODELS_REFERENCE_MAX, &p, &n);
         if (r < 0)
                 return r;
         *ret = json_loadb((const char *) p, n, JSON_REJECT_DUPLICATES, NULL);
@@ -203,7 +188,7 @@ static void explain(const struct config_model *m, const char *ours, char *out, s
         size_t len = 0;
         int r;
 
-        r = read_regular(m->manifest, &p, &len);
+        r = read_file_limited(m->manifest, MODELS_REFERENCE_MAX, &p, &len);
         if (r == -ENOENT) {
                 (void) snprintf(out, n, "no reference manifest at %s to name the file that differs", esc ? esc : "?");
                 return;

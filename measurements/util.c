@@ -172,20 +172,26 @@ int read_fd_limited(int fd, size_t max, uint8_t **ret, size_t *ret_len) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int read_file_limited(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = -EBADF;
+int read_file_at_limited(int dirfd, const char *path, int flags, size_t max, uint8_t **ret, size_t *ret_len) {
+        /* O_NONBLOCK: a FIFO planted where a file is expected must not hang us in open(). */
+        _cleanup_close_ int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))
                 return -EISDIR;
-        if (S_ISREG(st.st_mode) && (uint64_t) st.st_size > max)
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uint64_t) st.st_size > max)
                 return -EFBIG;
         return read_fd_limited(fd, max, ret, ret_len);
+}
+
+int read_file_limited(const char *path, size_t max, uint8_t **ret, size_t *ret_len) {
+        return read_file_at_limited(AT_FDCWD, path, 0, max, ret, ret_len);
 }
 
 int loop_write(int fd, const void *p, size_t n) {

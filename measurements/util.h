@@ -42,9 +42,12 @@ char *hexmem(const void *p, size_t n);
  * byte count or -EINVAL (odd length, bad digit) / -E2BIG. */
 int unhex(const char *s, size_t len, uint8_t *out, size_t max);
 
-/* Reads a whole regular file, refusing anything larger than max bytes (-EFBIG). The result is
- * NUL-terminated (not counted in *ret_len). */
+/* Reads a whole regular file, refusing anything larger than max bytes (-EFBIG), directories
+ * (-EISDIR) and anything else that is not a regular file (-EBADFD: FIFOs, devices, sockets — opened
+ * without blocking). The result is NUL-terminated (not counted in *ret_len). The _at form takes a
+ * directory fd and extra open flags (e.g. O_NOFOLLOW). */
 int read_file_limited(const char *path, size_t max, uint8_t **ret, size_t *ret_len);
+int read_file_at_limited(int dirfd, const char *path, int flags, size_t max, uint8_t **ret, size_t *ret_len);
 int read_fd_limited(int fd, size_t max, uint8_t **ret, size_t *ret_len);
 int loop_write(int fd, const void *p, size_t n);
 

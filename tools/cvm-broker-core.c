@@ -262,16 +262,8 @@ static void handle_attest(struct broker *b, const struct broker_request *req, st
 /* The key file KEYS/repo/type/tag: a regular file (a symlink as its last component is refused),
  * at most BROKER_RESOURCE_MAX bytes; the name was validated (no "..", no leading dot). */
 static int read_resource(struct broker *b, const char *name, uint8_t **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = openat(b->keys_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        struct stat st;
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -ENOENT;
-        return read_fd_limited(fd, BROKER_RESOURCE_MAX, ret, ret_len);
+        int r = read_file_at_limited(b->keys_fd, name, O_NOFOLLOW, BROKER_RESOURCE_MAX, ret, ret_len);
+        return r == -EBADFD || r == -EISDIR ? -ENOENT : r;
 }
 
 /* Policy, then the key, then the JWE; the audit line is written before anything is released. */
