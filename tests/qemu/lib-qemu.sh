@@ -274,6 +274,11 @@ qemu_ctrl_alt_del() {
 #   echo "--- BEGIN NAME ---"; base64 FILE; echo "--- END NAME sha256=$(sha256sum <FILE | cut -d' ' -f1) ---"
 # Kernel messages on the same console may land between lines (they are skipped) or inside one (the
 # digest then fails): send long files over ttyS1, which carries nothing else.
+# console: this boot's console without CRs. Tests read it as `console | grep -q ...`; under
+# pipefail, grep -q leaving early kills tr with SIGPIPE once the console outgrows the pipe buffer,
+# which would fail the pipeline although grep matched: hence `|| true`.
+console() { tr -d '\r' <"$QEMU_CONSOLE" || true; }
+
 qemu_extract() {
 	local name=$1 out=$2 log=${3:-$QEMU_CONSOLE} want got
 	awk -v name="$name" -v b64="$out.b64" -v end="$out.end" '

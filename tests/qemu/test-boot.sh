@@ -52,7 +52,6 @@ boot() {
 	qemu_append "$IP" ${BOOT_APPEND:-} "$@"
 	qemu_start
 }
-console() { tr -d '\r' <"$QEMU_CONSOLE"; }
 no_workload() { ! console | grep -q '^workload:' || fail "the workload ran: $(console | grep '^workload:')"; }
 
 note "happy path"

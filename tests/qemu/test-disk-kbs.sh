@@ -73,7 +73,6 @@ boot() {
 	qemu_append ip=10.0.2.15::10.0.2.2:255.255.255.0::eth0:off
 	qemu_start
 }
-console() { tr -d '\r' <"$QEMU_CONSOLE"; }
 must_see() { console | grep -qE -- "$1" || fail "the console does not show /$1/:
 $(qemu_console_tail 40)
 broker: $(tail -n 5 "$BROKER_ERR")"; }

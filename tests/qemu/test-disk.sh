@@ -71,7 +71,6 @@ boot() {
 	qemu_fw_cfg opt/cvminit-test/key "$key"
 	qemu_start
 }
-console() { tr -d '\r' <"$QEMU_CONSOLE"; }
 probe_line() { console | sed -nE "s/^disk-probe: $1\$/\\1/p" | tail -n1; }
 must_see() { console | grep -qE -- "$1" || fail "the console does not show /$1/:
 $(qemu_console_tail 40)"; }
