@@ -5,7 +5,10 @@
 # ext4); the workload writes a marker; at power-off cvminit closes the disk (the shutdown hook).
 # The host's cryptsetup luksDump shows LUKS2 with integrity and the stage "ready". The second boot
 # attests again and opens the disk without formatting: the marker is there, and the guest's log
-# holds config, key-provider, disk, workload, boot-done with the disk event's values. Prints the
+# holds config, key-provider, disk, workload, boot-done with the disk event's values. A power cut
+# (QEMU killed) while the first boot of another blank disk initialises the integrity tags leaves a
+# header at stage "formatted" with one key slot; the next boot attests again and completes the
+# setup on the same volume (same LUKS UUID). (test-disk.sh cuts at every stage.) Prints the
 # guest's own step times of attest and disk (the "attestation + key release + LUKS open" figure).
 source "$(dirname "$0")/lib-qemu.sh"
 source "$(dirname "$0")/../integration/lib-broker.sh"
@@ -109,6 +112,25 @@ console | grep -q 'formatting' && fail "the second boot formatted the disk"
 must_see 'Disk data: SERIAL=cvm-data \(/dev/vda\) is set up\.'
 must_see 'Disk data: closed\.'
 attest=$(step_ms attest) disk=$(step_ms disk)
+
+note "power cut in the attested flow: QEMU killed while the integrity tags are being initialised"
+CUT=$TEST_TMP/cut.img
+"$TOP/image/mkdisk" raw "$CUT" 64M
+DISK=$CUT boot "$TEST_TMP/first.json"
+qemu_wait_for 'Disk data: initialising the integrity tags' 90
+qemu_kill
+console | grep -q '^workload:' && fail "the workload ran before the disk was set up"
+dump=$(cryptsetup luksDump "$CUT") || fail "no LUKS2 header after the cut"
+grep -qE '^Subsystem:[[:space:]]+cvminit:formatted$' <<<"$dump" &&
+	[ "$(grep -cE '^  [0-9]+: luks2$' <<<"$dump")" -eq 1 ] || fail "after the cut: $dump"
+uuid=$(cryptsetup luksUUID "$CUT")
+note "... the next boot attests again and completes the setup (stage 'formatted', one key slot)"
+DISK=$CUT boot "$TEST_TMP/first.json"
+qemu_wait poweroff
+must_see 'stopped before the integrity tags were initialised: initialising them now'
+must_see '^workload: marker written'
+[ "$(cryptsetup luksUUID "$CUT")" = "$uuid" ] || fail "the volume was formatted again after its key slot existed"
+cryptsetup luksDump "$CUT" | grep -qE '^Subsystem:[[:space:]]+cvminit:ready$' || fail "the setup did not complete"
 broker_stop
 
 note "figures (guest clock, TCG): first boot config step ${first_config} ms (crypto modules and their"
