@@ -209,6 +209,38 @@ int config_event_content(const char *source, const uint8_t *p, size_t n, json_t 
         return 0;
 }
 
+int config_kbs_event_content(const struct config_kbs *k, json_t **ret) {
+        uint8_t d[HASH_MAX_SIZE];
+        char hex[2 * HASH_MAX_SIZE + 1];
+        json_t *o;
+        int r;
+
+        if (!k || !k->ca_der)
+                return -EINVAL;
+        r = hash_buffer(HASH_SHA256, k->ca_der, k->ca_der_len, d);
+        if (r < 0)
+                return r;
+        hex_encode(d, (size_t) r, hex);
+        o = json_pack("{s:s, s:s, s:s}", "url", k->url, "ca_sha256", hex, "resource", k->resource);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
+int config_disk_event_content(const struct config_disk *d, json_t **ret) {
+        json_t *o;
+
+        if (!d)
+                return -EINVAL;
+        o = json_pack("{s:s, s:s, s:s, s:s}", "name", d->name, "cipher", d->cipher, "integrity", d->integrity,
+                      "fs", d->fs);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
 /* ---- schema helpers: every error names the key path ---- */
 
 static const char *kp(char out[static KEYPATH_MAX], const char *prefix, const char *key) {

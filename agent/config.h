@@ -136,6 +136,11 @@ int config_read(const char *cmdline_config, const char *file_override, uint8_t *
                 char **ret_source, errbuf *err);
 /* The `config` event content {"source":SOURCE,"sha384":"<hex of the raw bytes>"}. */
 int config_event_content(const char *source, const uint8_t *p, size_t n, json_t **ret);
+/* The contents of the events the config determines, shared by cvminit and `cvmtool predict`:
+ * `key-provider` {"url","ca_sha256","resource"} (DESIGN §3; ca_sha256 = hex SHA-256 of the CA
+ * certificate's DER) and `disk` {"name","cipher","integrity","fs"}. */
+int config_kbs_event_content(const struct config_kbs *k, json_t **ret);
+int config_disk_event_content(const struct config_disk *d, json_t **ret);
 /* Parses and checks the whole document; on error err says "KEY.PATH: what is wrong" and the return
  * is -EINVAL (-EFBIG if over the size limit). */
 int config_parse(const uint8_t *p, size_t n, struct config **ret, errbuf *err);

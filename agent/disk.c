@@ -588,12 +588,12 @@ static int prepare_fs(struct setup *c, enum disk_state state, errbuf *err) {
 /* --- opening ---------------------------------------------------------------------------------- */
 
 static int measure_disk(const struct config_disk *d, struct cel_writer *w, errbuf *err) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "name", d->name, "cipher", d->cipher, "integrity",
-                              d->integrity, "fs", d->fs);
+        json_t *o = NULL;
         int r;
 
-        if (!o)
-                return errbuf_set(err, -ENOMEM, "out of memory");
+        r = config_disk_event_content(d, &o);
+        if (r < 0)
+                return errbuf_set(err, r, "cannot describe the disk for its event: %s", strerror(-r));
         r = cel_writer_append(w, EVENT_DOMAIN, "disk", o);
         json_decref(o);
         if (r < 0)

@@ -45,30 +45,11 @@ static inline void json_decrefp_(json_t **p) {
 
 /* ---- the key-provider event ---- */
 
-int kbs_event_content(const struct config_kbs *k, json_t **ret) {
-        uint8_t d[HASH_MAX_SIZE];
-        char hex[2 * HASH_MAX_SIZE + 1];
-        json_t *o;
-        int r;
-
-        if (!k || !k->ca_der)
-                return -EINVAL;
-        r = hash_buffer(HASH_SHA256, k->ca_der, k->ca_der_len, d);
-        if (r < 0)
-                return r;
-        hex_encode(d, (size_t) r, hex);
-        o = json_pack("{s:s, s:s, s:s}", "url", k->url, "ca_sha256", hex, "resource", k->resource);
-        if (!o)
-                return -ENOMEM;
-        *ret = o;
-        return 0;
-}
-
 int kbs_measure_provider(const struct config_kbs *k, struct cel_writer *w, errbuf *err) {
         _cleanup_json_ json_t *content = NULL;
         int r;
 
-        r = kbs_event_content(k, &content);
+        r = config_kbs_event_content(k, &content);
         if (r < 0)
                 return errbuf_set(err, r, "cannot describe the key broker for its event: %s", strerror(-r));
         r = cel_writer_append(w, EVENT_DOMAIN, "key-provider", content);

@@ -32,10 +32,7 @@
 #define KBS_KEY_MAX 8192U
 #define KBS_BACKOFF_MAX_MS 30000U
 
-/* The `key-provider` event content {"url","ca_sha256","resource"} (DESIGN §3), ca_sha256 = hex
- * SHA-256 of the CA certificate's DER. */
-int kbs_event_content(const struct config_kbs *k, json_t **ret);
-/* Extends it into w (the boot's measure step, before any request is made). */
+/* Extends the `key-provider` event (config_kbs_event_content) into w (the boot's measure step, before any request is made). */
 int kbs_measure_provider(const struct config_kbs *k, struct cel_writer *w, errbuf *err);
 
 /* Runs the exchange with the retries above. The TPM evidence comes from mr and the measurement log

@@ -199,18 +199,6 @@ static int add_model(struct prediction *p, const struct predict_args *a, const s
         return EXIT_OK;
 }
 
-/* The key-provider event as agent/kbs.c's kbs_event_content forms it (that file needs libcurl,
- * which cvmtool does not link): {"url","ca_sha256":hex SHA-256 of the CA's DER,"resource"}. */
-static json_t *key_provider_content(const struct config_kbs *k) {
-        uint8_t d[HASH_MAX_SIZE];
-        char hex[2 * HASH_MAX_SIZE + 1];
-
-        if (hash_buffer(HASH_SHA256, k->ca_der, k->ca_der_len, d) < 0)
-                return NULL;
-        hex_encode(d, 32, hex);
-        return json_pack("{s:s, s:s, s:s}", "url", k->url, "ca_sha256", hex, "resource", k->resource);
-}
-
 static int add_models(struct prediction *p, const struct predict_args *a, const struct config *c, bool after_key) {
         int worst = EXIT_OK;
 
@@ -235,7 +223,9 @@ static int predict(const struct predict_args *a, const uint8_t *raw, size_t n, c
         if (r >= 0)
                 r = add(p, "config", content);
         if (r >= 0 && c->kbs)
-                r = add(p, "key-provider", key_provider_content(c->kbs));
+                r = config_kbs_event_content(c->kbs, &content);
+        if (r >= 0 && c->kbs)
+                r = add(p, "key-provider", content);
         if (r < 0)
                 return log_error_errno(r, "Cannot form the config or key-provider event: %m"), EXIT_INPUT;
         m1 = add_models(p, a, c, false);
@@ -244,8 +234,9 @@ static int predict(const struct predict_args *a, const uint8_t *raw, size_t n, c
         p->attest = c->kbs != NULL;
         p->n_attest = p->n;
         if (c->disk)
-                r = add(p, "disk", json_pack("{s:s, s:s, s:s, s:s}", "name", c->disk->name, "cipher", c->disk->cipher,
-                                             "integrity", c->disk->integrity, "fs", c->disk->fs));
+                r = config_disk_event_content(c->disk, &content);
+        if (r >= 0 && c->disk)
+                r = add(p, "disk", content);
         if (r < 0)
                 return log_error_errno(r, "Cannot form the disk event: %m"), EXIT_INPUT;
         m2 = add_models(p, a, c, true);

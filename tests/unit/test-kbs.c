@@ -133,7 +133,7 @@ static void test_config_good(void **state) {
         assert_int_equal(c->kbs->timeout_ms, 10000);
         assert_int_equal(c->kbs->retries, 5);
         assert_int_equal(c->kbs->retry_delay_ms, 500);
-        assert_int_equal(kbs_event_content(c->kbs, &content), 0);
+        assert_int_equal(config_kbs_event_content(c->kbs, &content), 0);
         assert_int_equal(json_object_size(content), 3);
         assert_string_equal(json_string_value(json_object_get(content, "url")), "https://10.0.2.2:8443");
         assert_string_equal(json_string_value(json_object_get(content, "ca_sha256")), CA_SHA256);
