@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* TPM evidence for the KBS attest request (DESIGN §4 step 4): the primary_evidence object
+/* TPM and TDX evidence for the KBS attest request (DESIGN §4 step 4): the primary_evidence object
  *
  *   {"ak_public":"<base64 DER SubjectPublicKeyInfo>",
  *    "tpm_quote":{"message":"<base64 TPMS_ATTEST>","signature":"<base64 TPMT_SIGNATURE>",
@@ -39,3 +39,15 @@ int evidence_tpm_json(const struct tpm_quoted *q, const void *eventlog, size_t n
  * bytes of report_data, builds the object. */
 int evidence_tpm(struct mr *mr, const char *log_path, const uint8_t report_data[static KBS_REPORT_DATA_SIZE],
                  json_t **ret, errbuf *err);
+
+/* TDX (DESIGN §3, §4): {"quote":"<base64 TDX quote>","cc_eventlog":"<base64 TCG2 log>"}. The
+ * cc_eventlog is the firmware's CCEL (CVMINIT_CCEL or the default path; its end marker and padding
+ * cut) — or, without one, a Spec ID header declaring SHA-384 — then one EV_EVENT_TAG entry per
+ * record at CC MR index 4 (RTMR3) with the AAEL event data, then the FF×8 end marker. */
+#define EVIDENCE_CCEL_DEFAULT "/sys/firmware/acpi/tables/data/CCEL"
+int evidence_cc_eventlog(const struct cel_log *log, const uint8_t *ccel, size_t ccel_len, struct buf *out,
+                         errbuf *err);
+int evidence_tdx_json(const uint8_t *quote, size_t quote_len, const void *eventlog, size_t n, json_t **ret);
+/* All of it: the measurement log at log_path, the CCEL, a quote over report_data (configfs-tsm). */
+int evidence_tdx(const char *log_path, const uint8_t report_data[static KBS_REPORT_DATA_SIZE], json_t **ret,
+                 errbuf *err);

@@ -338,12 +338,19 @@ static bool has_session_cookie(struct http *h) {
 
 /* ---- the three requests ---- */
 
-static int kbs_auth(struct http *h, char **nonce, errbuf *err) {
+/* The TEE is the register's: RTMR3 is TDX, a PCR is TPM. */
+static bool is_tdx(const struct mr *mr) {
+        return strcmp(mr->ops->kind, "tdx") == 0;
+}
+
+static int kbs_auth(struct http *h, bool tdx, char **nonce, errbuf *err) {
         errbuf e = {};
         int r;
 
         r = http_request(h, "auth", "/kbs/v0/auth",
-                         "{\"version\":\"" KBS_PROTOCOL_VERSION "\",\"tee\":\"tpm\",\"extra-params\":\"\"}", err);
+                         tdx ? "{\"version\":\"" KBS_PROTOCOL_VERSION "\",\"tee\":\"tdx\",\"extra-params\":\"\"}"
+                             : "{\"version\":\"" KBS_PROTOCOL_VERSION "\",\"tee\":\"tpm\",\"extra-params\":\"\"}",
+                         err);
         if (r < 0)
                 return r;
         r = kbs_parse_auth_response(h->body.data, h->body.len, nonce, &e);
@@ -367,7 +374,8 @@ static int attest_body(struct mr *mr, const char *log_path, const char *nonce, c
         r = kbs_proto_report_data(nonce, pub, report_data);
         if (r < 0)
                 return errbuf_set(err, r, "attest: cannot compute report_data: %s", strerror(-r));
-        r = evidence_tpm(mr, log_path, report_data, &evidence, &e);
+        r = is_tdx(mr) ? evidence_tdx(log_path, report_data, &evidence, &e)
+                       : evidence_tpm(mr, log_path, report_data, &evidence, &e);
         if (r < 0)
                 return errbuf_set(err, r, "evidence: %s", e.msg);
         body = json_pack("{s:{s:s, s:O}, s:{s:o, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", pub,
@@ -422,7 +430,7 @@ static int kbs_attempt(const struct config_kbs *k, struct mr *mr, const char *lo
         r = http_init(&h, k);
         if (r < 0)
                 return errbuf_set(err, r, "cannot set up libcurl: %s", strerror(-r));
-        r = kbs_auth(&h, &nonce, err);
+        r = kbs_auth(&h, is_tdx(mr), &nonce, err);
         if (r >= 0) {
                 /* A fresh key per exchange: it is bound to this session's nonce only. */
                 r = jwe_key_new(&key, &e);

@@ -35,8 +35,8 @@
 /* Extends the `key-provider` event (config_kbs_event_content) into w (the boot's measure step, before any request is made). */
 int kbs_measure_provider(const struct config_kbs *k, struct cel_writer *w, errbuf *err);
 
-/* Runs the exchange with the retries above. The TPM evidence comes from mr and the measurement log
- * at log_path. On success *ret holds the resource (1..KBS_KEY_MAX bytes) in locked memory: the
+/* Runs the exchange with the retries above. The evidence (TDX if mr is the tdx backend's RTMR3,
+ * else TPM) comes from mr and the measurement log at log_path. On success *ret holds the resource (1..KBS_KEY_MAX bytes) in locked memory: the
  * caller wipes and frees it with secret_free. err names the step (auth, attest, resource,
  * evidence) and, for a refusal, the broker's error type and detail (escaped):
  * -EACCES denied, -ENOENT no such resource, -EPROTO/-EBADMSG an unusable answer, -EKEYREJECTED a

@@ -120,6 +120,75 @@ static void test_tcg2_log_refusals(void **state) {
         mr_free(mr);
 }
 
+/* The TDX cc_eventlog: the real firmware CCEL (tests/fixtures/ccel, from the quote's boot) with our
+ * records appended at CC MR index 4. Its RTMR0-2 replay to the quote's values as before (the
+ * firmware part is kept byte for byte), RTMR3 to the register our events went into, and it ends
+ * with FF x 8. Without a CCEL the log starts with a SHA-384 Spec ID header. */
+#define QUOTE_RTMR0_OFFSET (48U + 328U)
+static void test_cc_eventlog(void **state) {
+        static const enum hash_alg sha384[] = { HASH_SHA384 };
+        const char *dir = getenv("FIXTURES") ?: "tests/fixtures";
+        _cleanup_free_ uint8_t *ccel = NULL, *quote = NULL;
+        uint8_t got[HASH_MAX_SIZE], want[HASH_MAX_SIZE];
+        char path[4096];
+        struct cel_log log = {};
+        struct tcg2_log fw = {}, t = {};
+        struct buf out = {};
+        size_t n, qn;
+        struct mr *mr;
+        errbuf err = {};
+
+        (void) state;
+        snprintf(path, sizeof(path), "%s/ccel/gcp-cos113-ccel_data.dat", dir);
+        assert_int_equal(read_file_limited(path, 1U << 20, &ccel, &n), 0);
+        snprintf(path, sizeof(path), "%s/ccel/gcp-cos113-cos-113-tdx-quote.dat", dir);
+        assert_int_equal(read_file_limited(path, 1U << 20, &quote, &qn), 0);
+        assert_int_equal(tcg2_parse(ccel, n, &fw, &err), 0);
+        mr = write_log(at("t.log"), "rtmr3", sha384, 1, 3, 10);
+        assert_int_equal(cel_read_file(at("t.log"), &log, NULL), 0);
+        assert_int_equal(evidence_cc_eventlog(&log, ccel, n, &out, &err), 0);
+        assert_memory_equal(out.data, ccel, fw.content_size);
+        assert_memory_equal((const uint8_t *) out.data + out.len - 8, "\xff\xff\xff\xff\xff\xff\xff\xff", 8);
+        assert_int_equal(tcg2_parse((const uint8_t *) out.data, out.len, &t, &err), 0);
+        assert_int_equal(t.end, TCG2_END_MARKER);
+        assert_int_equal(t.n_events, fw.n_events + 3);
+        for (uint32_t i = 1; i <= 3; i++) {
+                assert_true(tcg2_replay(&t, i, HASH_SHA384, got, &err) > 0);
+                assert_memory_equal(got, quote + QUOTE_RTMR0_OFFSET + 48 * (i - 1), 48);
+        }
+        assert_int_equal(tcg2_replay(&t, 4, HASH_SHA384, got, &err), 3);
+        assert_int_equal(mr_read(mr, HASH_SHA384, want), 0);
+        assert_memory_equal(got, want, 48);
+        for (size_t i = fw.n_events; i < t.n_events; i++)
+                assert_true(t.events[i].aael && t.events[i].digests_match && t.events[i].index == 4);
+        tcg2_log_done(&t);
+        buf_free(&out);
+        /* No firmware log: our header, our events, the marker. */
+        assert_int_equal(evidence_cc_eventlog(&log, NULL, 0, &out, &err), 0);
+        assert_int_equal(tcg2_parse((const uint8_t *) out.data, out.len, &t, &err), 0);
+        assert_int_equal(t.spec_id.n_algs, 1);
+        assert_int_equal(t.spec_id.algs[0].alg, HASH_SHA384);
+        assert_int_equal(t.n_events, 3);
+        assert_int_equal(tcg2_replay(&t, 4, HASH_SHA384, got, &err), 3);
+        assert_memory_equal(got, want, 48);
+        tcg2_log_done(&t);
+        buf_free(&out);
+        /* A PCR log is not RTMR3's; a CCEL that does not parse is named. */
+        assert_int_equal(evidence_cc_eventlog(&log, ccel, 100, &out, &err), -EBADMSG);
+        assert_non_null(strstr(err.msg, "CCEL"));
+        buf_free(&out);
+        cel_log_done(&log);
+        mr_free(mr);
+        mr = write_log(at("p.log"), "pcr14", sha384, 1, 1, 1);
+        assert_int_equal(cel_read_file(at("p.log"), &log, NULL), 0);
+        assert_int_equal(evidence_cc_eventlog(&log, NULL, 0, &out, &err), -EXDEV);
+        assert_non_null(strstr(err.msg, "not RTMR3"));
+        buf_free(&out);
+        cel_log_done(&log);
+        mr_free(mr);
+        tcg2_log_done(&fw);
+}
+
 /* OpenSSL's base64 decoder (standard alphabet, padded). */
 static size_t b64_decode(const char *s, uint8_t *out) {
         size_t n = strlen(s), pad = n >= 2 ? (s[n - 1] == '=') + (s[n - 2] == '=') : 0;
@@ -168,6 +237,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tcg2_log, tmptree_setup, tmptree_teardown),
                 cmocka_unit_test_setup_teardown(test_tcg2_log_refusals, tmptree_setup, tmptree_teardown),
+                cmocka_unit_test_setup_teardown(test_cc_eventlog, tmptree_setup, tmptree_teardown),
                 cmocka_unit_test(test_json),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
