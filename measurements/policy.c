@@ -4,6 +4,9 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "cel.h"
 #include "event.h"
 #include "policy.h"
@@ -26,6 +29,8 @@ struct policy_resource {
         unsigned tees;    /* bit per enum kbs_tee */
         size_t n_aks;
         uint8_t (*aks)[32];
+        size_t n_roots;
+        uint8_t (*roots)[32]; /* SHA-256 of each root certificate's DER */
         size_t n_events;
         struct policy_event *events;
         bool events_exact;
@@ -37,6 +42,7 @@ struct policy {
         json_t *root;
         size_t n;
         struct policy_resource *resources;
+        STACK_OF(X509) *roots; /* every resource's TDX roots, each once */
 };
 
 /* ---- claims ---- */
@@ -155,19 +161,88 @@ static int parse_aks(const json_t *a, const char *path, struct policy_resource *
         return 0;
 }
 
-/* Reserved for TDX: an array of PEM certificates (not used yet, but checked for shape). */
-static int parse_roots(const json_t *a, const char *path, errbuf *err) {
+/* One PEM certificate and nothing else: the X509 and the SHA-256 of its DER. */
+static X509 *pem_certificate(const char *pem, uint8_t fingerprint[static 32]) {
+        size_t n = strlen(pem);
+        BIO *bio = n <= POLICY_ROOT_PEM_MAX ? BIO_new_mem_buf(pem, (int) n) : NULL;
+        X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        unsigned char *der = NULL;
+        uint8_t d[HASH_MAX_SIZE];
+        char rest[64];
+        int len;
+
+        /* Only whitespace may follow the certificate. */
+        if (x) {
+                int k = BIO_read(bio, rest, sizeof(rest) - 1);
+                rest[k > 0 ? k : 0] = 0;
+                if (strspn(rest, " \t\r\n") != strlen(rest)) {
+                        X509_free(x);
+                        x = NULL;
+                }
+        }
+        BIO_free(bio);
+        len = x ? i2d_X509(x, &der) : -1;
+        if (len <= 0 || hash_buffer(HASH_SHA256, der, (size_t) len, d) < 0) {
+                X509_free(x);
+                x = NULL;
+        } else
+                memcpy(fingerprint, d, 32);
+        OPENSSL_free(der);
+        return x;
+}
+
+static int add_root(struct policy *p, X509 *x, const uint8_t fingerprint[static 32]) {
+        if (!p->roots && !(p->roots = sk_X509_new_null()))
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(p->roots); i++) {
+                uint8_t other[HASH_MAX_SIZE];
+                unsigned char *der = NULL;
+                int len = i2d_X509(sk_X509_value(p->roots, i), &der);
+                bool same = len > 0 && hash_buffer(HASH_SHA256, der, (size_t) len, other) >= 0 &&
+                            memcmp(other, fingerprint, 32) == 0;
+                OPENSSL_free(der);
+                if (same)
+                        return 0;
+        }
+        if (!X509_up_ref(x) || !sk_X509_push(p->roots, x)) {
+                X509_free(x);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* TDX trust anchors: PEM certificates (Intel's SGX root CA in production), required when "tee"
+ * allows "tdx". A quote's PCK chain must end in one of them. */
+static int parse_roots(struct policy *p, const json_t *a, const char *path, struct policy_resource *r,
+                       errbuf *err) {
         size_t i;
         json_t *v;
 
         if (!a)
-                return 0;
-        if (!json_is_array(a) || json_array_size(a) > POLICY_ROOTS_MAX)
-                return bad(err, path, "\"roots\" must be an array of at most 16 PEM certificates");
-        json_array_foreach(a, i, v)
-                if (!json_is_string(v) || !strstr(json_string_value(v), "-----BEGIN CERTIFICATE-----"))
-                        return errbuf_set(err, -EINVAL, "%s.roots[%zu]: must be a PEM certificate", path, i);
+                return (r->tees & (1U << KBS_TEE_TDX)) ?
+                               bad(err, path, "\"roots\" is required when \"tee\" allows \"tdx\"") : 0;
+        if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > POLICY_ROOTS_MAX)
+                return bad(err, path, "\"roots\" must be an array of 1..16 PEM certificates");
+        r->roots = calloc(json_array_size(a), sizeof(*r->roots));
+        if (!r->roots)
+                return -ENOMEM;
+        json_array_foreach(a, i, v) {
+                X509 *x = json_is_string(v) ? pem_certificate(json_string_value(v), r->roots[i]) : NULL;
+                int k;
+
+                if (!x)
+                        return errbuf_set(err, -EINVAL, "%s.roots[%zu]: must be one PEM certificate", path, i);
+                k = add_root(p, x, r->roots[i]);
+                X509_free(x);
+                if (k < 0)
+                        return k;
+        }
+        r->n_roots = json_array_size(a);
         return 0;
+}
+
+const STACK_OF(X509) *policy_tdx_roots(const struct policy *p) {
+        return p ? p->roots : NULL;
 }
 
 static int parse_event(const json_t *o, const char *path, struct policy_event *e, errbuf *err) {
@@ -265,7 +340,8 @@ static int parse_registers(const json_t *o, const char *path, struct policy_reso
         return 0;
 }
 
-static int parse_resource(const char *name, const json_t *o, struct policy_resource *r, errbuf *err) {
+static int parse_resource(struct policy *p, const char *name, const json_t *o, struct policy_resource *r,
+                          errbuf *err) {
         static const char *const members[] = { "tee", "trusted_aks", "roots", "events", "events_exact",
                                                "registers", NULL };
         char path[POLICY_RESOURCE_NAME_MAX + 16];
@@ -282,7 +358,7 @@ static int parse_resource(const char *name, const json_t *o, struct policy_resou
         if (k >= 0)
                 k = parse_aks(json_object_get(o, "trusted_aks"), path, r, err);
         if (k >= 0)
-                k = parse_roots(json_object_get(o, "roots"), path, err);
+                k = parse_roots(p, json_object_get(o, "roots"), path, r, err);
         if (k >= 0)
                 k = parse_events(json_object_get(o, "events"), path, r, err);
         if (k >= 0)
@@ -320,7 +396,7 @@ static int parse_document(struct policy *p, errbuf *err) {
                         return errbuf_set(err, -EINVAL, "resources: \"%s\" is not a valid repo/type/tag name",
                                           esc ?: "?");
                 }
-                k = parse_resource(name, v, &p->resources[p->n++], err);
+                k = parse_resource(p, name, v, &p->resources[p->n++], err);
                 if (k < 0)
                         return k;
         }
@@ -377,9 +453,11 @@ void policy_free(struct policy *p) {
                 }
                 free(r->events);
                 free(r->aks);
+                free(r->roots);
                 free(r->registers);
         }
         free(p->resources);
+        sk_X509_pop_free(p->roots, X509_free);
         json_decref(p->root);
         free(p);
 }
@@ -533,11 +611,21 @@ static int check_events(const struct policy_resource *r, const struct claims *c,
         return 1;
 }
 
-static int check_ak(const struct policy_resource *r, const struct claims *c, struct policy_verdict *v) {
+/* Who signed: the AK for TPM evidence, the PCK chain's root for TDX. */
+static int check_signer(const struct policy_resource *r, const struct claims *c, struct policy_verdict *v) {
         char hex[65];
 
+        if (c->tee == KBS_TEE_TDX) {
+                if (!c->has_root)
+                        return deny(v, "roots", "the evidence names no trusted root");
+                for (size_t i = 0; i < r->n_roots; i++)
+                        if (memcmp(r->roots[i], c->root_sha256, 32) == 0)
+                                return 1;
+                hex_encode(c->root_sha256, 32, hex);
+                return deny(v, "roots", "the quote's chain ends in root %s, not one of this resource's", hex);
+        }
         if (c->tee != KBS_TEE_TPM)
-                return deny(v, "tee", "%s evidence cannot be verified by this broker yet", kbs_tee_name(c->tee));
+                return deny(v, "tee", "%s evidence cannot be verified by this broker", kbs_tee_name(c->tee));
         if (!c->has_ak)
                 return deny(v, "trusted_aks", "the evidence carries no attestation key");
         for (size_t i = 0; i < r->n_aks; i++)
@@ -558,7 +646,7 @@ int policy_evaluate(const struct policy *p, const char *resource, const struct c
                 return deny(v, "resource", "the policy has no rule for this resource");
         if (c->tee < 0 || c->tee >= _KBS_TEE_MAX || !(r->tees & (1U << c->tee)))
                 return deny(v, "tee", "TEE %s is not allowed for this resource", kbs_tee_name(c->tee) ?: "?");
-        k = check_ak(r, c, v);
+        k = check_signer(r, c, v);
         if (k > 0)
                 k = check_registers(r, c, v);
         if (k > 0)

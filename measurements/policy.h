@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The key broker's policy (docs/broker.md): which verified evidence may receive which resource.
  *
- * Verifiers (tpm-verify.h now, TDX later) turn evidence into claims: the TEE, the key that signed
+ * Verifiers (tpm-verify.h, tdx-verify.h) turn evidence into claims: the TEE, the key that signed
  * it, register values the signature covers, and the events of a log that replays to one of them.
  * The policy file names, per resource ("repo/type/tag"), the allowed TEEs, the trusted attestation
- * keys (SHA-256 of the AK's DER SubjectPublicKeyInfo; "roots" is reserved for TDX), required events
+ * keys (SHA-256 of the AK's DER SubjectPublicKeyInfo), for TDX the trusted roots of the PCK chain (PEM), required events
  * (operation plus the content members that must be equal, in log order) and/or expected register
  * values. Evaluation stops at the first rule that fails and names it, for the audit log.
  *
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@
 #define POLICY_EVENTS_MAX 1024U
 #define POLICY_REGISTERS_MAX 64U
 #define POLICY_ROOTS_MAX 16U
+#define POLICY_ROOT_PEM_MAX (16U * 1024U)
 /* One component of repo/type/tag. */
 #define POLICY_NAME_COMPONENT_MAX 128U
 #define POLICY_RESOURCE_NAME_MAX (3U * POLICY_NAME_COMPONENT_MAX + 2U)
@@ -46,6 +48,8 @@ struct claims {
         enum kbs_tee tee;
         bool has_ak;
         uint8_t ak_sha256[32];
+        bool has_root;          /* TDX: the root the PCK chain was verified to */
+        uint8_t root_sha256[32]; /* SHA-256 of its DER */
         unsigned n_registers;
         struct claim_register registers[CLAIMS_REGISTERS_MAX];
         char log_mr[MR_NAME_MAX]; /* the register the event log replays to, "" without events */
@@ -67,6 +71,9 @@ int policy_load(const char *path, struct policy **ret, errbuf *err);
 void policy_free(struct policy *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct policy *, policy_free);
 size_t policy_n_resources(const struct policy *p);
+/* Every TDX root any resource names (each once), for verifying quotes before the resource is known;
+ * NULL if none. The policy owns them. */
+const STACK_OF(X509) *policy_tdx_roots(const struct policy *p);
 
 struct policy_verdict {
         bool allowed;

@@ -66,7 +66,8 @@ static void test_bad(void **state) {
                 { "event-content", "\"content\" must be an object" },
                 { "event-member", "unknown member \"contents\"" },
                 { "exact-type", "events_exact" },
-                { "roots", "roots[0]" },
+                { "roots", "roots[0]: must be one PEM certificate" },
+                { "no-roots", "\"roots\" is required when \"tee\" allows \"tdx\"" },
                 { "empty", "1..1024 resources" },
         };
         char path[4096];
@@ -141,6 +142,8 @@ static void verdict(const struct policy *p, const char *res, const struct claims
                          rule, words ?: "", v.allowed ? "allowed" : "denied", v.rule, v.detail);
 }
 
+#define INTEL_ROOT_SHA256 "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3"
+
 static void test_evaluate(void **state) {
         struct policy *p = load("policy-good.json", 0, NULL);
         struct claims c;
@@ -154,6 +157,15 @@ static void test_evaluate(void **state) {
         verdict(p, "team-b/model/key", &c, false, "trusted_aks", "AK " AK_HEX " is not trusted");
         c.tee = KBS_TEE_TDX;
         verdict(p, "default/disk/data", &c, false, "tee", "TEE tdx is not allowed");
+        /* TDX: the chain's root decides (Intel's root is team-b's; its DER's SHA-256 by openssl). */
+        verdict(p, "team-b/model/key", &c, false, "roots", "names no trusted root");
+        c.has_root = true;
+        memset(c.root_sha256, 0x44, 32);
+        verdict(p, "team-b/model/key", &c, false, "roots", "ends in root 4444");
+        assert_int_equal(unhex(INTEL_ROOT_SHA256, 64, c.root_sha256, 32), 32);
+        verdict(p, "team-b/model/key", &c, true, "", NULL);
+        assert_int_equal(sk_X509_num(policy_tdx_roots(p)), 1);
+        c.has_root = false;
         c.tee = KBS_TEE_TPM;
         c.registers[0].value[3] ^= 1;
         verdict(p, "default/disk/exact", &c, false, "registers.pcr14.sha256", "the policy expects " PCR14);
