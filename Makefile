@@ -70,7 +70,17 @@ BROKER_OBJS = $(BROKER_SRCS:%.c=$(BUILDDIR)/obj/%.o)
 BROKER_CORE_SRCS = tools/cvm-broker-core.c tools/cvm-broker-session.c tools/cvm-broker-jwe.c
 BROKER_CORE_OBJS = $(BROKER_CORE_SRCS:%.c=$(BUILDDIR)/obj/%.o)
 
-PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit $(BUILDDIR)/cvm-broker
+# cvm-tdxsim (DESIGN §8, docs/tdxsim.md): FUSE simulator of the kernel's TDX guest interfaces.
+TDXSIM_CFLAGS := $(shell pkg-config --cflags fuse3 2>/dev/null || echo -I/usr/include/fuse3)
+TDXSIM_LIBS := $(shell pkg-config --libs fuse3 2>/dev/null || echo -lfuse3)
+TDXSIM_SRCS = $(sort $(wildcard tools/cvm-tdxsim*.c))
+TDXSIM_OBJS = $(TDXSIM_SRCS:%.c=$(BUILDDIR)/obj/%.o)
+$(BUILDDIR)/obj/tools/cvm-tdxsim-fs.o: ALL_CFLAGS += $(TDXSIM_CFLAGS)
+# Its state, keys, quote and CCEL without FUSE, for the unit test.
+TEST_OBJS_test-tdxsim = $(patsubst %,$(BUILDDIR)/obj/tools/cvm-tdxsim-%.o,state keys quote ccel)
+$(BUILDDIR)/obj/tests/unit/test-tdxsim.o: ALL_CFLAGS += -Itools
+
+PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit $(BUILDDIR)/cvm-broker $(BUILDDIR)/cvm-tdxsim
 
 all: $(PROGRAMS)
 
@@ -92,6 +102,9 @@ $(BUILDDIR)/cvmtool: $(CVMTOOL_OBJS) $(CVMTOOL_AGENT_OBJS) $(LIB)
 
 $(BUILDDIR)/cvm-broker: $(BROKER_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(BROKER_OBJS) $(LIB) $(LIBS) $(BROKER_LIBS)
+
+$(BUILDDIR)/cvm-tdxsim: $(TDXSIM_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(TDXSIM_OBJS) $(LIB) $(LIBS) $(TDXSIM_LIBS)
 
 $(BUILDDIR)/cvminit: $(CVMINIT_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS) $(KBS_LIBS)
@@ -219,6 +232,22 @@ check-asan: deps
 bench-hash: all
 	tests/bench/bench-hash.sh $(BUILDDIR)
 
+# cvmtool quote verify on the real TDX quotes: in-process and per invocation (target < 5 ms).
+bench-quote: all
+	tests/bench/bench-quote.sh $(BUILDDIR)
+
+# The broker's load generator (tests/bench/bench-broker.c): the agent's JWE code, software quotes
+# (tests/unit/softquote.h), libcurl. Built with the tests so it keeps compiling; run by bench-broker.
+BENCH_BROKER = $(BUILDDIR)/bench/bench-broker
+$(BUILDDIR)/obj/tests/bench/%.o: ALL_CFLAGS += -Iagent -Itests/unit $(KBS_CFLAGS)
+$(BENCH_BROKER): $(BUILDDIR)/obj/tests/bench/bench-broker.o $(AGENT_O)/jwe.o $(AGENT_O)/secret.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(AGENT_O)/jwe.o $(AGENT_O)/secret.o $(LIB) $(LIBS) $(KBS_LIBS) -lm
+tests: $(BENCH_BROKER)
+
+bench-broker: all $(BENCH_BROKER)
+	tests/bench/bench-broker.sh $(BUILDDIR)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
@@ -227,7 +256,7 @@ install: all
 clean:
 	rm -rf $(BUILDDIR)
 
-.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash install clean kernel image demo
+.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash bench-broker bench-quote install clean kernel image demo
 .SECONDARY:
 
 -include $(shell find $(BUILDDIR)/obj -name '*.d' 2>/dev/null)

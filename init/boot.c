@@ -9,9 +9,11 @@
 #include "config.h"
 #include "disk.h"
 #include "event.h"
+#include "jcs.h"
 #include "kbs.h"
 #include "log.h"
 #include "models.h"
+#include "mr-tdx.h"
 #include "modules.h"
 #include "mounts.h"
 #include "mr.h"
@@ -104,9 +106,14 @@ static int open_register(struct boot *b, errbuf *err) {
         const char *tcti = b->tcti ?: MR_TPM_DEFAULT_TCTI;
         int r;
 
-        if (b->reg == REGISTER_TDX)
-                return errbuf_set(err, -EOPNOTSUPP, "register tdx is not supported yet (use tpm or auto)");
         /* Called again by the fatal path when the log could not be opened: keep what is open. */
+        if (!b->mr && (b->reg == REGISTER_TDX || (b->reg == REGISTER_AUTO && tdx_available()))) {
+                errbuf e = {};
+                r = mr_open_tdx(&b->mr, &e);
+                if (r < 0)
+                        return errbuf_set(err, r, "cannot use RTMR3 (register tdx): %s", e.msg);
+                log_info("Measuring into RTMR3 through %s.", tdx_sysfs_dir());
+        }
         r = b->mr ? 0 : mr_open_tpm(tcti, b->pcr, &b->mr);
         if (r == -ENOPKG)
                 return errbuf_set(err, r, "TCTI '%s': no such TCTI library is installed", tcti);
@@ -166,6 +173,10 @@ static int step_config(struct boot *b, errbuf *err) {
         r = config_parse(raw, len, &b->config, err);
         if (r < 0)
                 return r;
+        /* The disk key comes only from the broker: stop here, before any device or request. */
+        if (b->config->disk && !b->config->kbs)
+                return errbuf_set(err, -ENOKEY, "disk %s: the config names no key broker (\"kbs\"), and the disk "
+                                  "key is released only by one: the disk stays closed", b->config->disk->name);
         /* Its kernel modules: the modules step ran before the config could be read (fw_cfg). */
         if (b->o->pid1)
                 return modules_load(b->config->modules, b->config->n_modules, NULL, err);
@@ -264,9 +275,8 @@ static int step_disk(struct boot *b, errbuf *err) {
 
         if (!b->config->disk)
                 return 0;
-        if (!b->disk_key)
-                return errbuf_set(err, -ENOKEY, "disk %s: no key was released for it (the config names no key "
-                                  "broker): the disk stays closed", b->config->disk->name);
+        if (!b->disk_key) /* step_config refused a disk without a broker */
+                return errbuf_set(err, -ENOKEY, "disk %s: no key was released for it", b->config->disk->name);
         power_set_close_hook(disk_close_all);
         r = disk_open(b->config->disk, b->disk_key, b->disk_key_len, b->log, err);
         wipe_key(b);
@@ -329,7 +339,7 @@ static const struct boot_step steps[] = {
 /* --- the end --------------------------------------------------------------------------------- */
 
 static void record_failure(struct boot *b, const char *step, const char *msg) {
-        _cleanup_free_ char *e = escape_untrusted(msg, strlen(msg), 400);
+        _cleanup_free_ char *e = escape_untrusted(msg, strlen(msg), 400), *text = NULL;
         errbuf err = {};
         json_t *content;
 
@@ -341,8 +351,13 @@ static void record_failure(struct boot *b, const char *step, const char *msg) {
                 return;
         }
         content = json_pack("{s:s, s:s}", "step", step, "error", e ?: "out of memory");
+        /* The log is lost with the power-off: the console keeps what was measured (its exact text). */
+        if (content && jcs_serialize(content, &text, NULL) < 0)
+                text = NULL;
         if (measure_event(b, "boot-failed", content, &err) < 0)
                 log_error("Cannot record the failure in the measurement log: %s", err.msg);
+        else
+                log_info("Failure measured: boot-failed %s", text ?: "(content not shown: out of memory)");
 }
 
 static int boot_fail(struct boot *b, const char *step, int r, const char *msg) {

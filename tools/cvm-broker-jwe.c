@@ -184,7 +184,9 @@ static int wrap_ecdh(EVP_PKEY *peer, const uint8_t cek[static CEK_SIZE], uint8_t
 
         if (!eph || !(ctx = EVP_PKEY_CTX_new_from_pkey(NULL, eph, NULL)))
                 return -ENOMEM;
-        if (EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+        /* peer passed EVP_PKEY_public_check in import_key: set_peer's own validation (the same full
+         * check, a scalar multiplication by the group order) would only repeat it. */
+        if (EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) != 1 ||
             EVP_PKEY_derive(ctx, z, &zn) != 1 || zn != sizeof(z))
                 return -EINVAL;
         r = concat_kdf(z, zn, kek);

@@ -14,7 +14,8 @@
 static int help(void) {
         printf("Usage: cvmtool log show [--json] FILE\n"
                "       cvmtool log replay FILE\n"
-               "       cvmtool log verify FILE (--tcti TCTI [--pcr N] | --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...)\n\n"
+               "       cvmtool log verify FILE (--tcti TCTI [--pcr N] | --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...)\n"
+               "       cvmtool log verify FILE --quote QUOTE [--ccel CCEL] [--root PEM [--at TIME]]\n\n"
                "Reads a canonical measurement log (CEL-JSON records in a JSON text sequence).\n"
                "  show    one line per record: register, operation, content, digest, markers\n"
                "  replay  the value of every register and bank after the whole log\n"
@@ -184,7 +185,8 @@ static int log_replay(int argc, char **argv) {
 
 static int help_verify(void) {
         printf("Usage: cvmtool log verify FILE --tcti TCTI [--pcr N]\n"
-               "       cvmtool log verify FILE --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...\n\n"
+               "       cvmtool log verify FILE --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...\n"
+               "       cvmtool log verify FILE --quote QUOTE [--ccel CCEL] [--root PEM [--at TIME]] [--allow-trailing]\n\n"
                "Compares the log with register values and prints the verdict:\n"
                "  - all banks match (exit 0);\n"
                "  - they match, and the last record is uncommitted: its extend happened, or did not (exit 0,\n"
@@ -201,11 +203,21 @@ static int help_verify(void) {
                "  --pcr N=[ALG:]HEX    expected value of PCR N (repeat for several banks or PCRs)\n"
                "  --mr NAME=[ALG:]HEX  expected value of a register by its log name (pcr0..pcr23, rtmr0..rtmr3)\n\n"
                "Without ALG, the algorithm follows from the length: 20 bytes sha1, 32 sha256, 48 sha384,\n"
-               "64 sha512.\n");
+               "64 sha512.\n\n"
+               "With a TDX quote (cvmtool quote show/verify):\n"
+               "  --quote QUOTE        RTMR3 of the quote is the value of the log's rtmr3 (sha384)\n"
+               "  --ccel CCEL          the firmware's event log (/sys/firmware/acpi/tables/data/CCEL):\n"
+               "                       its replay must give the quote's RTMR0-2 (else exit 1)\n"
+               "  --root PEM           also verify the quote's signatures and PCK chain to this root\n"
+               "  --at TIME            validity time for --root (RFC 3339 UTC; default now)\n"
+               "  --allow-trailing     accept non-zero bytes after the quote's signature data\n"
+               "Without --root the quote's values are compared but its signatures are not checked.\n"
+               "The TCB status from Intel's collateral is NOT evaluated (docs/tdx.md).\n");
         return EXIT_OK;
 }
 
 struct verify_args {
+        struct quote_log_args quote;
         const char *tcti;
         const char *pcr; /* --pcr N without a value */
         size_t n;
@@ -269,6 +281,11 @@ static int verify_options(int argc, char **argv, struct verify_args *a) {
                 { "tcti", required_argument, NULL, 't' },
                 { "pcr", required_argument, NULL, 'p' },
                 { "mr", required_argument, NULL, 'm' },
+                { "quote", required_argument, NULL, 'Q' },
+                { "ccel", required_argument, NULL, 'C' },
+                { "root", required_argument, NULL, 'R' },
+                { "at", required_argument, NULL, 'A' },
+                { "allow-trailing", no_argument, NULL, 'T' },
                 {},
         };
         int c, r;
@@ -278,6 +295,21 @@ static int verify_options(int argc, char **argv, struct verify_args *a) {
                 switch (c) {
                 case 'h':
                         return help_verify();
+                case 'Q':
+                        a->quote.quote = optarg;
+                        break;
+                case 'C':
+                        a->quote.ccel = optarg;
+                        break;
+                case 'R':
+                        a->quote.root = optarg;
+                        break;
+                case 'A':
+                        a->quote.at = optarg;
+                        break;
+                case 'T':
+                        a->quote.allow_trailing = true;
+                        break;
                 case 't':
                         a->tcti = optarg;
                         break;
@@ -296,6 +328,14 @@ static int verify_options(int argc, char **argv, struct verify_args *a) {
                 }
         if (argc - optind != 1)
                 return usage_error("log verify", "expected one FILE");
+        if (a->quote.quote && (a->tcti || a->pcr || a->n > 0))
+                return usage_error("log verify", "--quote gives the register values: no --tcti, --pcr or --mr");
+        if (!a->quote.quote && (a->quote.ccel || a->quote.root || a->quote.at || a->quote.allow_trailing))
+                return usage_error("log verify", "--ccel, --root, --at and --allow-trailing go with --quote");
+        if (a->quote.at && !a->quote.root)
+                return usage_error("log verify", "--at is the validity time for --root");
+        if (a->quote.quote)
+                return -1;
         if (a->tcti && a->n > 0)
                 return usage_error("log verify", "--tcti reads the values from the TPM: give --pcr N without a value");
         if (!a->tcti && a->pcr)
@@ -363,6 +403,8 @@ static int log_verify(int argc, char **argv) {
         r = read_log(argv[optind], &log);
         if (r != EXIT_OK)
                 return r;
+        if (a->quote.quote)
+                return log_verify_quote(&log, &a->quote);
         if (a->tcti) {
                 r = values_from_tpm(a, &log);
                 if (r >= 0)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* cvmtool: hash, manifest, event, extend, log, ccel and predict subcommands (DESIGN §7). */
+/* cvmtool: hash, manifest, event, extend, log, ccel, quote and predict subcommands (DESIGN §7). */
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
@@ -18,6 +18,7 @@ static const struct {
         { "extend", cmd_extend, "extend a TPM PCR with an event and append it to a log" },
         { "log", cmd_log, "show, replay or verify a measurement log (CEL-JSON)" },
         { "ccel", cmd_ccel, "show or replay a TCG2 crypto-agile event log (CCEL)" },
+        { "quote", cmd_quote, "show or verify a TDX quote (signatures and PCK chain to a given root)" },
         { "predict", cmd_predict, "print the events and register values a boot with a config produces" },
 };
 

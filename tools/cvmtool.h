@@ -3,7 +3,9 @@
  * exit codes below (documented in README.md and `cvmtool --help`). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 enum {
         EXIT_OK = 0,
@@ -26,3 +28,16 @@ int cmd_extend(int argc, char **argv);
 int cmd_log(int argc, char **argv);
 int cmd_ccel(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_quote(int argc, char **argv);
+
+/* "YYYY-MM-DDTHH:MM:SSZ" exactly (RFC 3339, UTC, no fraction); -EINVAL otherwise. */
+int parse_utc_time(const char *s, time_t *ret);
+
+/* cvmtool log verify --quote (tools/cvmtool-log-quote.c): a TDX quote's RTMR0-2 against a firmware
+ * CCEL, RTMR3 against the canonical log, optionally the quote itself against a root. */
+struct quote_log_args {
+        const char *quote, *ccel, *root, *at;
+        bool allow_trailing;
+};
+struct cel_log;
+int log_verify_quote(const struct cel_log *log, const struct quote_log_args *a);

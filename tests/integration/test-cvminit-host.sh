@@ -109,6 +109,9 @@ cvminit 15 "$L" "$TEST_TMP/wrong.json"
 [ "$(ops "$L")" = "config model boot-failed" ] || fail "events: $(ops "$L")"
 [ "$(content "$L" boot-failed | jq -r .step)" = measure ] || fail "boot-failed: $(content "$L" boot-failed)"
 expect_in "stderr" "$ERR" "Boot failed in step measure: model tiny"
+# The console line that outlives the log (as PID 1 the log is lost with the power-off) is the event.
+[ "$(sed -nE 's/.*Failure measured: boot-failed (\{.*\})$/\1/p' <<<"$ERR")" = "$(content "$L" boot-failed)" ] ||
+	fail "the 'Failure measured' line differs from the log's boot-failed event $(content "$L" boot-failed): $ERR"
 check_replay "$L" 15
 
 note "bad config JSON: measured, then rejected with a clear message"

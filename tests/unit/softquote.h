@@ -48,6 +48,23 @@ static inline void softquote_init(struct softquote *s) {
         OPENSSL_free(der);
 }
 
+/* As softquote_init, but with a given AK (taken over), e.g. one read from a PEM file whose
+ * fingerprint a policy trusts (tests/bench/bench-broker.c). */
+static inline void softquote_init_key(struct softquote *s, EVP_PKEY *ak) {
+        unsigned char *der = NULL;
+        int n = i2d_PUBKEY(ak, &der);
+
+        if (n <= 0)
+                abort();
+        s->ak = ak;
+        s->ak_der = malloc((size_t) n);
+        if (!s->ak_der)
+                abort();
+        memcpy(s->ak_der, der, (size_t) n);
+        s->ak_der_len = (size_t) n;
+        OPENSSL_free(der);
+}
+
 static inline void softquote_done(struct softquote *s) {
         EVP_PKEY_free(s->ak);
         free(s->ak_der);
