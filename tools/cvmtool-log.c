@@ -7,6 +7,7 @@
 #include "cel.h"
 #include "cvmtool.h"
 #include "log.h"
+#include "mr-tdx.h"
 
 #define SHOW_CONTENT_MAX 60
 #define SHOW_DIGEST_HEX 16
@@ -14,7 +15,7 @@
 static int help(void) {
         printf("Usage: cvmtool log show [--json] FILE\n"
                "       cvmtool log replay FILE\n"
-               "       cvmtool log verify FILE (--tcti TCTI [--pcr N] | --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...)\n"
+               "       cvmtool log verify FILE (--tcti TCTI [--pcr N] | --tdx | --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...)\n"
                "       cvmtool log verify FILE --quote QUOTE [--ccel CCEL] [--root PEM [--at TIME]]\n\n"
                "Reads a canonical measurement log (CEL-JSON records in a JSON text sequence).\n"
                "  show    one line per record: register, operation, content, digest, markers\n"
@@ -185,6 +186,7 @@ static int log_replay(int argc, char **argv) {
 
 static int help_verify(void) {
         printf("Usage: cvmtool log verify FILE --tcti TCTI [--pcr N]\n"
+               "       cvmtool log verify FILE --tdx\n"
                "       cvmtool log verify FILE --pcr N=[ALG:]HEX ... | --mr NAME=[ALG:]HEX ...\n"
                "       cvmtool log verify FILE --quote QUOTE [--ccel CCEL] [--root PEM [--at TIME]] [--allow-trailing]\n\n"
                "Compares the log with register values and prints the verdict:\n"
@@ -200,6 +202,8 @@ static int help_verify(void) {
                "  --tcti TCTI          read every bank of the log's PCR from a TPM (tpm2-tss TCTI, e.g.\n"
                "                       \"device:/dev/tpmrm0\", \"swtpm:host=127.0.0.1,port=2321\")\n"
                "  --pcr N              with --tcti: the PCR to read (default: the one the log names)\n"
+               "  --tdx                read RTMR3 from this TDX guest's kernel (rtmr3:sha384 in\n"
+               "                       /sys/class/misc/tdx_guest/measurements, or $CVMINIT_TDX_SYSFS)\n"
                "  --pcr N=[ALG:]HEX    expected value of PCR N (repeat for several banks or PCRs)\n"
                "  --mr NAME=[ALG:]HEX  expected value of a register by its log name (pcr0..pcr23, rtmr0..rtmr3)\n\n"
                "Without ALG, the algorithm follows from the length: 20 bytes sha1, 32 sha256, 48 sha384,\n"
@@ -219,6 +223,7 @@ static int help_verify(void) {
 struct verify_args {
         struct quote_log_args quote;
         const char *tcti;
+        bool tdx;
         const char *pcr; /* --pcr N without a value */
         size_t n;
         struct cel_value expected[CEL_VALUES_MAX];
@@ -286,6 +291,7 @@ static int verify_options(int argc, char **argv, struct verify_args *a) {
                 { "root", required_argument, NULL, 'R' },
                 { "at", required_argument, NULL, 'A' },
                 { "allow-trailing", no_argument, NULL, 'T' },
+                { "tdx", no_argument, NULL, 'X' },
                 {},
         };
         int c, r;
@@ -313,6 +319,9 @@ static int verify_options(int argc, char **argv, struct verify_args *a) {
                 case 't':
                         a->tcti = optarg;
                         break;
+                case 'X':
+                        a->tdx = true;
+                        break;
                 case 'p':
                 case 'm':
                         if (c == 'p' && !strchr(optarg, '=')) {
@@ -328,6 +337,10 @@ static int verify_options(int argc, char **argv, struct verify_args *a) {
                 }
         if (argc - optind != 1)
                 return usage_error("log verify", "expected one FILE");
+        if (a->tdx && (a->quote.quote || a->tcti || a->pcr || a->n > 0))
+                return usage_error("log verify", "--tdx reads RTMR3: no --quote, --tcti, --pcr or --mr");
+        if (a->tdx)
+                return -1;
         if (a->quote.quote && (a->tcti || a->pcr || a->n > 0))
                 return usage_error("log verify", "--quote gives the register values: no --tcti, --pcr or --mr");
         if (!a->quote.quote && (a->quote.ccel || a->quote.root || a->quote.at || a->quote.allow_trailing))
@@ -389,6 +402,21 @@ static int values_from_tpm(struct verify_args *a, const struct cel_log *log) {
         return -1;
 }
 
+/* RTMR3 as the kernel reports it. */
+static int values_from_tdx(struct verify_args *a) {
+        struct cel_value *v = &a->expected[a->n];
+        errbuf err = {};
+        int r;
+
+        r = tdx_read_measurement("rtmr3", v->value, &err);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read RTMR3: %s", err.msg), EXIT_TRANSIENT;
+        v->alg = HASH_SHA384;
+        snprintf(v->mr, sizeof(v->mr), "rtmr3");
+        a->n++;
+        return -1;
+}
+
 static int log_verify(int argc, char **argv) {
         _cleanup_(cel_log_done) struct cel_log log = {};
         _cleanup_free_ struct verify_args *a = calloc(1, sizeof(*a));
@@ -405,6 +433,11 @@ static int log_verify(int argc, char **argv) {
                 return r;
         if (a->quote.quote)
                 return log_verify_quote(&log, &a->quote);
+        if (a->tdx) {
+                r = values_from_tdx(a);
+                if (r >= 0)
+                        return r;
+        }
         if (a->tcti) {
                 r = values_from_tpm(a, &log);
                 if (r >= 0)
