@@ -657,7 +657,8 @@ static int disk_open_on(struct setup *c, const char *spec, struct cel_writer *w,
         r = examine(c->d, c->dev, NULL, 0, &state, &c->cd, &e);
         if (r < 0)
                 return errbuf_set(err, r, "disk %s: device %s (%s): %s", c->d->name, spec, c->dev, e.msg);
-        log_info("Disk %s: %s (%s) is %s.", c->d->name, spec, c->dev, disk_state_name(state));
+        /* What the header says, before the key is tried: not yet a claim that the key opens it. */
+        log_info("Disk %s: %s (%s): found %s.", c->d->name, spec, c->dev, disk_state_name(state));
         if (state < DISK_READY && c->d->format == DISK_FORMAT_NEVER)
                 return errbuf_set(err, -EMEDIUMTYPE, "disk %s: device %s (%s) is %s and disk.format is never: not "
                                   "setting it up", c->d->name, spec, c->dev, disk_state_name(state));

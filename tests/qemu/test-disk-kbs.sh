@@ -109,7 +109,7 @@ boot "$TEST_TMP/second.json"
 qemu_wait poweroff
 must_see '^workload: marker first-boot$'
 console | grep -q 'formatting' && fail "the second boot formatted the disk"
-must_see 'Disk data: SERIAL=cvm-data \(/dev/vda\) is set up\.'
+must_see 'Disk data: SERIAL=cvm-data \(/dev/vda\): found set up\.'
 must_see 'Disk data: closed\.'
 attest=$(step_ms attest) disk=$(step_ms disk)
 
