@@ -1,7 +1,8 @@
 #!/bin/bash
-# The LUKS2 data disk (agent/disk.c; DESIGN §6; docs/disk.md) under QEMU. Until the attest step
-# releases real keys, the guest's workload is tests/qemu/disk-probe (test-only scaffolding) which
-# calls disk_open with a fixed test key from fw_cfg; cvminit is PID 1 around it (modules, the
+# The LUKS2 data disk (agent/disk.c; DESIGN §6; docs/disk.md) under QEMU. The guest's workload is
+# tests/qemu/disk-probe (test-only scaffolding) which calls disk_open with a fixed test key from
+# fw_cfg, so every on-disk case is set up without a broker (the attested path, with the key from
+# cvm-broker, is test-disk-kbs.sh and test-kbs-*.sh); cvminit is PID 1 around it (modules, the
 # kernel's module helper for the crypto templates, power-off).
 #
 # Scenarios: first boot formats a blank disk (LUKS2, aes-xts-plain64 + hmac(sha256), the integrity
