@@ -80,7 +80,8 @@ $(BUILDDIR)/obj/tools/cvm-tdxsim-fs.o: ALL_CFLAGS += $(TDXSIM_CFLAGS)
 TEST_OBJS_test-tdxsim = $(patsubst %,$(BUILDDIR)/obj/tools/cvm-tdxsim-%.o,state keys quote ccel)
 $(BUILDDIR)/obj/tests/unit/test-tdxsim.o: ALL_CFLAGS += -Itools
 
-PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit $(BUILDDIR)/cvm-broker $(BUILDDIR)/cvm-tdxsim
+PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit $(BUILDDIR)/cvminit-modprobe $(BUILDDIR)/cvm-broker \
+	$(BUILDDIR)/cvm-tdxsim
 
 all: $(PROGRAMS)
 
@@ -108,6 +109,11 @@ $(BUILDDIR)/cvm-tdxsim: $(TDXSIM_OBJS) $(LIB)
 
 $(BUILDDIR)/cvminit: $(CVMINIT_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS) $(KBS_LIBS)
+
+# The kernel's module helper on its own (init/helper/modprobe.c): libkmod and nothing it does not use.
+MODPROBE_OBJS = $(BUILDDIR)/obj/init/helper/modprobe.o $(BUILDDIR)/obj/init/modules.o
+$(BUILDDIR)/cvminit-modprobe: $(MODPROBE_OBJS) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -Wl,--as-needed -o $@ $(MODPROBE_OBJS) $(LIB) $(LIBS) -lkmod
 
 # Unit tests: one cmocka binary per module; TEST_LDFLAGS_<name> adds per-test link flags
 # (e.g. -Wl,--wrap=Esys_PCR_Extend), TEST_OBJS_<name> objects of init/ or agent/ the test
@@ -202,7 +208,8 @@ INITRAMFS = $(BUILDDIR)/initramfs.cpio.gz
 IMAGE_INIT ?= $(BUILDDIR)/cvminit
 IMAGE_CONFIG ?= image/config.json
 IMAGE_FLAGS ?= --modules-from image/modules.list --libs-from image/dlopen-libs.list \
-	--config $(IMAGE_CONFIG) --bin $(BUILDDIR)/cvmtool --bin /sbin/mkfs.ext4=/usr/sbin/mkfs.ext4
+	--config $(IMAGE_CONFIG) --bin $(BUILDDIR)/cvmtool --bin /sbin/mkfs.ext4=/usr/sbin/mkfs.ext4 \
+	--bin $(BUILDDIR)/cvminit-modprobe=/usr/lib/cvminit/modprobe
 
 kernel:
 	image/fetch-kernel $(KERNELDIR) >/dev/null

@@ -98,26 +98,10 @@ static int parse_argv(int argc, char **argv, struct boot_options *o) {
         return 0;
 }
 
-/* The kernel's module helper starts with no fds at all: fds 0-2 must exist before anything is
- * opened, or a log line could land in a file. True if stderr was open. */
-static bool ensure_std_fds(void) {
-        bool had_stderr = fcntl(STDERR_FILENO, F_GETFD) >= 0;
-
-        for (int fd = 0; fd <= 2; fd++)
-                if (fcntl(fd, F_GETFD) < 0) {
-                        int n = open("/dev/null", O_RDWR | O_NOCTTY);
-                        if (n >= 0 && n != fd) {
-                                (void) dup2(n, fd);
-                                (void) close(n);
-                        }
-                }
-        return had_stderr;
-}
-
 int main(int argc, char **argv) {
         uint64_t t0 = boot_now_ns();
         struct boot_options o = { .pcr = MR_TPM_DEFAULT_PCR, .reg = REGISTER_AUTO };
-        bool had_stderr = ensure_std_fds();
+        bool had_stderr = std_fds_ensure();
         int r, blocked;
 
         /* First: no signal may be delivered asynchronously, and none sent early is lost. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "modules.h"
@@ -113,10 +114,15 @@ int modules_install_helper(errbuf *err) {
         ssize_t n;
         int r;
 
-        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-                return errbuf_set(err, -errno, "cannot find this program's path: %s", strerror(errno));
-        self[n] = 0;
+        /* The small helper program if the image has it, else cvminit itself in modprobe mode. */
+        if (access(MODULES_HELPER_BIN, X_OK) == 0)
+                snprintf(self, sizeof(self), "%s", MODULES_HELPER_BIN);
+        else {
+                n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+                if (n < 0)
+                        return errbuf_set(err, -errno, "cannot find this program's path: %s", strerror(errno));
+                self[n] = 0;
+        }
         if (mkdir("/run/cvminit", 0755) < 0 && errno != EEXIST)
                 return errbuf_set(err, -errno, "cannot create /run/cvminit: %s", strerror(errno));
         (void) unlink(MODULES_HELPER_LINK);

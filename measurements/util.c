@@ -299,3 +299,17 @@ bool utf8_valid(const char *s, size_t len) {
         }
         return true;
 }
+
+bool std_fds_ensure(void) {
+        bool had_stderr = fcntl(STDERR_FILENO, F_GETFD) >= 0;
+
+        for (int fd = 0; fd <= 2; fd++)
+                if (fcntl(fd, F_GETFD) < 0) {
+                        int n = open("/dev/null", O_RDWR | O_NOCTTY);
+                        if (n >= 0 && n != fd) {
+                                (void) dup2(n, fd);
+                                (void) close(n);
+                        }
+                }
+        return had_stderr;
+}

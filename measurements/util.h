@@ -60,3 +60,7 @@ int safe_atou64(const char *s, uint64_t *ret);
 int safe_atou(const char *s, unsigned *ret);
 
 bool utf8_valid(const char *s, size_t len);
+
+/* Opens /dev/null on whichever of fds 0-2 is closed (a process the kernel starts may have none), so
+ * no file opened later lands on them. Returns whether fd 2 was open to begin with. */
+bool std_fds_ensure(void);

@@ -6,7 +6,8 @@
 # image/README.md describes the whole harness; in short:
 #
 #   qemu_kernel                fetch the kernel once (image/fetch-kernel); sets QEMU_KERNEL, QEMU_KVER
-#   qemu_initramfs OUT ARGS..  image/mkinitramfs -o OUT --kernel KERNELDIR ARGS...
+#   qemu_initramfs OUT ARGS..  image/mkinitramfs -o OUT --kernel KERNELDIR ARGS... (and BUILDDIR's
+#                              cvminit-modprobe as /usr/lib/cvminit/modprobe, as `make image` does)
 #   qemu_tpm [BANKS]           give the next boots a vTPM; its state dir is kept across boots (a
 #                              fresh swtpm per boot, so PCRs reset like a real reboot). BANKS, e.g.
 #                              "sha256", runs swtpm_setup --pcr-banks first.
@@ -64,9 +65,11 @@ qemu_kernel() {
 }
 
 qemu_initramfs() {
-	local out=$1
+	local out=$1 helper=()
 	shift
-	"$TOP/image/mkinitramfs" -o "$out" --kernel "$KERNELDIR" "$@" || fail "mkinitramfs failed"
+	# cvminit's module helper, as `make image` installs it (init/modules.h).
+	[ -x "$BUILDDIR/cvminit-modprobe" ] && helper=(--bin "$BUILDDIR/cvminit-modprobe=/usr/lib/cvminit/modprobe")
+	"$TOP/image/mkinitramfs" -o "$out" --kernel "$KERNELDIR" "${helper[@]}" "$@" || fail "mkinitramfs failed"
 }
 
 qemu_tpm() {

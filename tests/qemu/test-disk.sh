@@ -147,7 +147,11 @@ DISK_JSON=$TEST_TMP/disk-never.json refused "$TEST_TMP/blank.img" "$KEY" \
 
 note "one byte of ciphertext changed on the host: the read fails (integrity), nothing decrypts to garbage"
 cp --sparse=always "$DISK" "$TEST_TMP/tampered.img"
-printf '\x01' | dd of="$TEST_TMP/tampered.img" bs=1 seek=$((40 * 1024 * 1024 + 123)) conv=notrunc status=none
+# Invert the byte (writing a constant would change nothing when the ciphertext already holds it).
+off=$((40 * 1024 * 1024 + 123))
+old=$(dd if="$TEST_TMP/tampered.img" bs=1 skip=$off count=1 status=none | xxd -p)
+printf "\\x$(printf %02x $((0x$old ^ 0xff)))" | dd of="$TEST_TMP/tampered.img" bs=1 seek=$off conv=notrunc status=none
+cmp -s "$DISK" "$TEST_TMP/tampered.img" && fail "the tampered copy equals the disk"
 boot "$TEST_TMP/tampered.img" "$KEY" --read-all
 qemu_wait poweroff
 must_see '^disk-probe: read error at byte [0-9]+'
