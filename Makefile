@@ -55,6 +55,9 @@ INIT_LIBS := $(shell pkg-config --libs $(INIT_PKGS) 2>/dev/null || echo -lkmod -
 KBS_PKGS = libcurl jose
 KBS_CFLAGS := $(shell pkg-config --cflags $(KBS_PKGS) 2>/dev/null)
 KBS_LIBS := $(shell pkg-config --libs $(KBS_PKGS) 2>/dev/null || echo -lcurl -ljose)
+# OCI image layers (agent/image-unpack.c): libarchive linked statically, for tar with gzip and zstd
+# only, so the initramfs does not get the shared library's dependencies (libxml2, ICU, nettle ...).
+ARCHIVE_LIBS = -Wl,-Bstatic -larchive -Wl,-Bdynamic -lz -lzstd
 $(BUILDDIR)/obj/agent/%.o $(BUILDDIR)/obj/tests/unit/%.o $(BUILDDIR)/obj/tests/helpers/%.o: \
 	ALL_CFLAGS += -Iinit -Iagent $(KBS_CFLAGS)
 CVMINIT_SRCS = $(sort $(wildcard init/*.c agent/*.c))
@@ -79,6 +82,9 @@ $(BUILDDIR)/obj/tools/cvm-tdxsim-fs.o: ALL_CFLAGS += $(TDXSIM_CFLAGS)
 # Its state, keys, quote and CCEL without FUSE, for the unit test.
 TEST_OBJS_test-tdxsim = $(patsubst %,$(BUILDDIR)/obj/tools/cvm-tdxsim-%.o,state keys quote ccel)
 $(BUILDDIR)/obj/tests/unit/test-tdxsim.o: ALL_CFLAGS += -Itools
+# TDX evidence verification against quotes and firmware logs from the simulator's generators.
+TEST_OBJS_test-tdx-verify = $(TEST_OBJS_test-tdxsim)
+$(BUILDDIR)/obj/tests/unit/test-tdx-verify.o: ALL_CFLAGS += -Itools
 
 PROGRAMS = $(BUILDDIR)/cvmtool $(BUILDDIR)/cvminit $(BUILDDIR)/cvminit-modprobe $(BUILDDIR)/cvm-broker \
 	$(BUILDDIR)/cvm-tdxsim
@@ -94,9 +100,12 @@ $(LIB): $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-# cvmtool predict forms the boot's events with the agent's own functions.
-CVMTOOL_AGENT_OBJS = $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/workload.o
-$(BUILDDIR)/obj/tools/cvmtool-predict.o: ALL_CFLAGS += -Iagent
+# cvmtool predict forms the boot's events with the agent's own functions (for images: the OCI
+# parsers, layouts and bundles, without libarchive).
+IMAGE_META_OBJS = $(patsubst %,$(BUILDDIR)/obj/agent/image-%.o,oci layout bundle)
+CVMTOOL_AGENT_OBJS = $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/workload.o \
+	$(IMAGE_META_OBJS)
+$(BUILDDIR)/obj/tools/cvmtool-predict.o $(BUILDDIR)/obj/tools/cvmtool-predict-image.o: ALL_CFLAGS += -Iagent
 
 $(BUILDDIR)/cvmtool: $(CVMTOOL_OBJS) $(CVMTOOL_AGENT_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMTOOL_OBJS) $(CVMTOOL_AGENT_OBJS) $(LIB) $(LIBS)
@@ -107,8 +116,9 @@ $(BUILDDIR)/cvm-broker: $(BROKER_OBJS) $(LIB)
 $(BUILDDIR)/cvm-tdxsim: $(TDXSIM_OBJS) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(TDXSIM_OBJS) $(LIB) $(LIBS) $(TDXSIM_LIBS)
 
+# The workload attestation API (init/api.c, docs/api.md): HTTP on a Unix socket with libmicrohttpd.
 $(BUILDDIR)/cvminit: $(CVMINIT_OBJS) $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS) $(KBS_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CVMINIT_OBJS) $(LIB) $(LIBS) $(INIT_LIBS) $(KBS_LIBS) $(BROKER_LIBS) $(ARCHIVE_LIBS)
 
 # The kernel's module helper on its own (init/helper/modprobe.c): libkmod and nothing it does not use.
 MODPROBE_OBJS = $(BUILDDIR)/obj/init/helper/modprobe.o $(BUILDDIR)/obj/init/modules.o
@@ -127,6 +137,12 @@ $(BUILDDIR)/tests/%: $(BUILDDIR)/obj/tests/unit/%.o $$(TEST_OBJS_$$*) $(LIB)
 TEST_OBJS_test-config = $(BUILDDIR)/obj/agent/config.o
 TEST_OBJS_test-workload = $(BUILDDIR)/obj/agent/workload.o $(BUILDDIR)/obj/agent/config.o
 TEST_OBJS_test-models = $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/config.o
+# OCI images (agent/image*.c): the parsers, layouts and bundles without libarchive.
+TEST_OBJS_test-image-oci = $(IMAGE_META_OBJS) $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/workload.o
+TEST_OBJS_test-image-bundle = $(TEST_OBJS_test-image-oci)
+TEST_OBJS_test-image-unpack = $(BUILDDIR)/obj/agent/image-unpack.o
+TEST_LIBS_test-image-unpack = $(ARCHIVE_LIBS)
+
 # init/ tests: the objects each exercises (power.o for cmdline.o brings the mount table along).
 INIT_O = $(BUILDDIR)/obj/init
 TEST_OBJS_test-cmdline = $(INIT_O)/cmdline.o $(INIT_O)/power.o $(INIT_O)/mounts.o $(INIT_O)/devices.o
@@ -144,9 +160,18 @@ DISK_OBJS = $(BUILDDIR)/obj/agent/disk.o $(BUILDDIR)/obj/agent/config.o $(BUILDD
 TEST_OBJS_test-disk = $(DISK_OBJS)
 TEST_LIBS_test-disk = $(INIT_LIBS)
 TEST_OBJS_test-config-disk = $(BUILDDIR)/obj/agent/config.o
+# Verity model volumes (agent/verity.c): the config and event on their own, the superblock and root
+# hash on image files made by veritysetup (the host has no device-mapper).
+TEST_OBJS_test-config-verity = $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/models.o
+TEST_OBJS_test-verity = $(BUILDDIR)/obj/agent/verity.o $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/config.o \
+	$(INIT_O)/devices.o $(INIT_O)/mounts.o
+TEST_LIBS_test-verity = $(INIT_LIBS)
 
 # Programs the QEMU tests put into their guests (test-only scaffolding, never part of cvminit).
-QEMU_HELPERS = $(BUILDDIR)/tests/qemu/disk-probe
+QEMU_HELPERS = $(BUILDDIR)/tests/qemu/disk-probe $(BUILDDIR)/tests/qemu/api-probe
+$(BUILDDIR)/tests/qemu/api-probe: $(BUILDDIR)/obj/tests/qemu/api-probe.o
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $<
 $(BUILDDIR)/tests/qemu/disk-probe: $(BUILDDIR)/obj/tests/qemu/disk-probe.o $(DISK_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(DISK_OBJS) $(LIB) $(LIBS) $(INIT_LIBS)
@@ -159,6 +184,8 @@ TEST_LIBS_test-jwe = $(KBS_LIBS)
 TEST_OBJS_test-kbs = $(KBS_OBJS)
 TEST_LIBS_test-kbs = $(KBS_LIBS)
 TEST_OBJS_test-evidence = $(AGENT_O)/evidence.o
+# The attestation API's requests and answers (agent/api-handlers.c) against fake backends.
+TEST_OBJS_test-api = $(AGENT_O)/api-handlers.o $(AGENT_O)/config.o
 TEST_LDFLAGS_test-tpm-quote = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLdr_Finalize \
 	-Wl,--wrap=Esys_Initialize,--wrap=Esys_Finalize,--wrap=Esys_GetCapability,--wrap=Esys_PCR_Read \
 	-Wl,--wrap=Esys_CreatePrimary,--wrap=Esys_Quote,--wrap=Esys_FlushContext
@@ -174,7 +201,7 @@ TEST_LDFLAGS_test-mr-tpm = -Wl,--wrap=Tss2_TctiLdr_Initialize,--wrap=Tss2_TctiLd
 	-Wl,--wrap=Esys_PCR_Extend,--wrap=Esys_PCR_Read
 
 # The broker's core, JWE checked by libjose (an independent JOSE implementation).
-TEST_OBJS_test-broker = $(BROKER_CORE_OBJS)
+TEST_OBJS_test-broker = $(BROKER_CORE_OBJS) $(TEST_OBJS_test-tdxsim)
 $(BUILDDIR)/obj/tests/unit/test-broker.o: ALL_CFLAGS += -Itools
 TEST_LIBS_test-broker = $(shell pkg-config --libs jose 2>/dev/null || echo -ljose)
 
@@ -189,10 +216,12 @@ $(BUILDDIR)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard measurements/*.h) $$(F
 		-o $@ $< $(LIB_SRCS) $(filter %.c,$(FUZZ_SRCS_$*)) $(LIBS) $(FUZZ_LIBS_$*)
 
 FUZZ_SRCS_fuzz-config = agent/config.c agent/config.h
+FUZZ_SRCS_fuzz-oci = agent/image-oci.c agent/image-oci.h
 # The KBS client's reading of broker answers (FUZZ_LIBS_<name>: libraries a target needs beyond LIBS).
 FUZZ_SRCS_fuzz-kbs-client = agent/kbs.c agent/jwe.c agent/secret.c agent/evidence.c agent/config.c $(wildcard agent/*.h)
 FUZZ_LIBS_fuzz-kbs-client = $(KBS_LIBS)
 FUZZ_SRCS_fuzz-broker-attest = $(BROKER_CORE_SRCS) tools/cvm-broker.h
+FUZZ_SRCS_fuzz-api = agent/api-handlers.c agent/api-handlers.h
 
 fuzz-build: $(FUZZ_BINS)
 
@@ -209,7 +238,7 @@ IMAGE_INIT ?= $(BUILDDIR)/cvminit
 IMAGE_CONFIG ?= image/config.json
 IMAGE_FLAGS ?= --modules-from image/modules.list --libs-from image/dlopen-libs.list \
 	--config $(IMAGE_CONFIG) --bin $(BUILDDIR)/cvmtool --bin /sbin/mkfs.ext4=/usr/sbin/mkfs.ext4 \
-	--bin $(BUILDDIR)/cvminit-modprobe=/usr/lib/cvminit/modprobe
+	--bin $(BUILDDIR)/cvminit-modprobe=/usr/lib/cvminit/modprobe --bin /usr/bin/crun
 
 kernel:
 	image/fetch-kernel $(KERNELDIR) >/dev/null
@@ -239,21 +268,32 @@ check-asan: deps
 bench-hash: all
 	tests/bench/bench-hash.sh $(BUILDDIR)
 
+# Opening a dm-verity model volume in the guest, 64 MiB and BENCH_VERITY_LARGE_GB (sparse) (docs/verity.md).
+bench-verity: all kernel
+	tests/bench/bench-verity.sh $(BUILDDIR)
+
 # cvmtool quote verify on the real TDX quotes: in-process and per invocation (target < 5 ms).
 bench-quote: all
 	tests/bench/bench-quote.sh $(BUILDDIR)
 
-# The broker's load generator (tests/bench/bench-broker.c): the agent's JWE code, software quotes
-# (tests/unit/softquote.h), libcurl. Built with the tests so it keeps compiling; run by bench-broker.
+# The broker's load generator (tests/bench/bench-broker.c): the agent's JWE code, software TPM
+# quotes (tests/unit/softquote.h), TDX quotes from cvm-tdxsim's generators without FUSE
+# (tests/unit/tdxevidence.h), libcurl. Built with the tests so it keeps compiling; run by bench-broker.
 BENCH_BROKER = $(BUILDDIR)/bench/bench-broker
-$(BUILDDIR)/obj/tests/bench/%.o: ALL_CFLAGS += -Iagent -Itests/unit $(KBS_CFLAGS)
-$(BENCH_BROKER): $(BUILDDIR)/obj/tests/bench/bench-broker.o $(AGENT_O)/jwe.o $(AGENT_O)/secret.o $(LIB)
+BENCH_BROKER_OBJS = $(BUILDDIR)/obj/tests/bench/bench-broker.o $(AGENT_O)/jwe.o $(AGENT_O)/secret.o \
+	$(TEST_OBJS_test-tdxsim)
+$(BUILDDIR)/obj/tests/bench/%.o: ALL_CFLAGS += -Iagent -Itests/unit -Itools $(KBS_CFLAGS)
+$(BENCH_BROKER): $(BENCH_BROKER_OBJS) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(AGENT_O)/jwe.o $(AGENT_O)/secret.o $(LIB) $(LIBS) $(KBS_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $(BENCH_BROKER_OBJS) $(LIB) $(LIBS) $(KBS_LIBS) -lm
 tests: $(BENCH_BROKER)
 
 bench-broker: all $(BENCH_BROKER)
 	tests/bench/bench-broker.sh $(BUILDDIR)
+
+# OCI layer blob verification against model hashing (same engine), and layer unpacking.
+bench-oci: all
+	tests/bench/bench-oci.sh $(BUILDDIR)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
@@ -263,7 +303,7 @@ install: all
 clean:
 	rm -rf $(BUILDDIR)
 
-.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash bench-broker bench-quote install clean kernel image demo
+.PHONY: all tests fuzz fuzz-build deps check check-asan bench-hash bench-verity bench-broker bench-quote bench-oci install clean kernel image demo
 .SECONDARY:
 
 -include $(shell find $(BUILDDIR)/obj -name '*.d' 2>/dev/null)

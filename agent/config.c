@@ -32,6 +32,15 @@ static const char *const disk_format_names[_DISK_FORMAT_MAX] = {
         [DISK_FORMAT_NEVER] = "never",
 };
 
+static const char *const model_mode_names[_MODEL_MODE_MAX] = {
+        [MODEL_MODE_FILES] = "files",
+        [MODEL_MODE_VERITY] = "verity",
+};
+
+const char *model_mode_name(enum model_mode m) {
+        return m >= 0 && m < _MODEL_MODE_MAX ? model_mode_names[m] : NULL;
+}
+
 const char *disk_format_name(enum disk_format f) {
         return f >= 0 && f < _DISK_FORMAT_MAX ? disk_format_names[f] : NULL;
 }
@@ -477,7 +486,23 @@ static int parse_mounts(const json_t *root, struct config *c, errbuf *err) {
         return 0;
 }
 
-static const char *const model_keys[] = { "name", "path", "alg", "expect", "manifest", NULL };
+static const char *const model_keys[] = { "name", "mode", "path", "alg", "expect", "manifest", "device",
+                                          "root_hash", "data_blocks", "hash_offset", "timeout_ms", NULL };
+/* The keys of one mode only: in the other they are errors, not silently ignored. */
+static const char *const model_files_keys[] = { "alg", "expect", "manifest", NULL };
+static const char *const model_verity_keys[] = { "device", "root_hash", "data_blocks", "hash_offset", "timeout_ms",
+                                                 NULL };
+
+static int check_mode_keys(const json_t *o, const char *path, enum model_mode mode, errbuf *err) {
+        const char *const *other = mode == MODEL_MODE_VERITY ? model_files_keys : model_verity_keys;
+
+        for (size_t i = 0; other[i]; i++)
+                if (json_object_get(o, other[i]))
+                        return errbuf_set(err, -EINVAL, "%s.%s: only for mode %s (this model's mode is %s)", path,
+                                          other[i], mode == MODEL_MODE_VERITY ? "files" : "verity",
+                                          model_mode_name(mode));
+        return 0;
+}
 
 /* "ALG:HEX" with ALG the model's algorithm. */
 static int parse_expect(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
@@ -498,24 +523,14 @@ static int parse_expect(const json_t *o, const char *path, struct config_model *
         return 0;
 }
 
-static int parse_model(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
+static int parse_model_files(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
         static const char *const algs[] = { "sha256", "sha384", "sha512" };
         static const enum hash_alg alg_ids[] = { HASH_SHA256, HASH_SHA384, HASH_SHA512 };
         int r, a = 0;
 
-        r = want(o, JSON_OBJECT, path, err);
-        if (r >= 0)
-                r = check_members(o, path, model_keys, err);
-        if (r >= 0)
-                r = get_string(o, path, "name", true, NULL, &m->name, err);
-        if (r >= 0 && !name_valid(m->name))
-                r = bad_value(path, "name", m->name, WHAT_NAME, err);
-        if (r >= 0)
-                r = get_string(o, path, "path", true, NULL, &m->path, err);
-        if (r >= 0 && (!path_valid(m->path) || strcmp(m->path, "/") == 0))
-                r = bad_value(path, "path", m->path, "an absolute path of a model directory other than /", err);
-        if (r >= 0)
-                r = get_enum(o, path, "alg", algs, ELEMENTSOF(algs), 0, &a, err);
+        if (!path_valid(m->path) || strcmp(m->path, "/") == 0)
+                return bad_value(path, "path", m->path, "an absolute path of a model directory other than /", err);
+        r = get_enum(o, path, "alg", algs, ELEMENTSOF(algs), 0, &a, err);
         if (r < 0)
                 return r;
         m->alg = alg_ids[a];
@@ -533,6 +548,93 @@ static int parse_model(const json_t *o, const char *path, struct config_model *m
         return r;
 }
 
+/* The pinned values of a verity volume (docs/verity.md): root hash, data blocks, superblock offset. */
+static int parse_verity_pins(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
+        _cleanup_free_ char *s = NULL;
+        char buf[KEYPATH_MAX];
+        int r;
+
+        r = get_string(o, path, "root_hash", true, NULL, &s, err);
+        if (r >= 0 && (strlen(s) != 2 * CONFIG_VERITY_ROOT_HASH_SIZE ||
+                       unhex(s, strlen(s), m->root_hash, sizeof(m->root_hash)) != (int) CONFIG_VERITY_ROOT_HASH_SIZE))
+                r = bad_value(path, "root_hash", s, "64 hex digits, the SHA-256 root hash veritysetup format "
+                              "(image/mkverity) printed", err);
+        if (r >= 0 && !json_object_get(o, "data_blocks"))
+                r = errbuf_set(err, -EINVAL, "%s: required key missing", kp(buf, path, "data_blocks"));
+        if (r >= 0)
+                r = get_uint(o, path, "data_blocks", CONFIG_VERITY_DATA_BLOCKS_MAX, 0, &m->data_blocks, err);
+        if (r >= 0 && m->data_blocks == 0)
+                r = errbuf_set(err, -EINVAL, "%s: expected an integer from 1 to %" PRIu64, kp(buf, path, "data_blocks"),
+                               CONFIG_VERITY_DATA_BLOCKS_MAX);
+        if (r >= 0)
+                r = get_uint(o, path, "hash_offset", CONFIG_VERITY_HASH_OFFSET_MAX,
+                             m->data_blocks * CONFIG_VERITY_BLOCK_SIZE, &m->hash_offset, err);
+        if (r >= 0 && (m->hash_offset % CONFIG_VERITY_BLOCK_SIZE != 0 ||
+                       m->hash_offset < m->data_blocks * CONFIG_VERITY_BLOCK_SIZE))
+                r = errbuf_set(err, -EINVAL, "%s: %" PRIu64 " is not a multiple of %u at or after the data blocks' "
+                               "end (data_blocks * %u = %" PRIu64 ")", kp(buf, path, "hash_offset"), m->hash_offset,
+                               CONFIG_VERITY_BLOCK_SIZE, CONFIG_VERITY_BLOCK_SIZE,
+                               m->data_blocks * CONFIG_VERITY_BLOCK_SIZE);
+        return r;
+}
+
+static int parse_model_verity(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
+        int r;
+
+        /* A mount point: the same rules as mounts[].path. */
+        if (!path_valid(m->path))
+                return bad_value(path, "path", m->path, WHAT_PATH, err);
+        if (strcmp(m->path, "/") == 0 || path_below(m->path, "/proc") || path_below(m->path, "/sys") ||
+            path_below(m->path, "/dev") || path_below(m->path, "/run"))
+                return bad_value(path, "path", m->path, "allowed: /, /proc, /sys, /dev and /run belong to cvminit", err);
+        r = get_string(o, path, "device", true, NULL, &m->device, err);
+        if (r >= 0 && !device_valid(m->device))
+                r = bad_value(path, "device", m->device, "LABEL=..., PARTLABEL=..., UUID=..., SERIAL=... or a /dev/ path",
+                              err);
+        if (r >= 0)
+                r = parse_verity_pins(o, path, m, err);
+        if (r >= 0)
+                r = get_uint(o, path, "timeout_ms", CONFIG_TIMEOUT_MS_MAX, 10000, &m->timeout_ms, err);
+        return r;
+}
+
+static int parse_model(const json_t *o, const char *path, struct config_model *m, errbuf *err) {
+        int r, mode = 0;
+
+        r = want(o, JSON_OBJECT, path, err);
+        if (r >= 0)
+                r = check_members(o, path, model_keys, err);
+        if (r >= 0)
+                r = get_string(o, path, "name", true, NULL, &m->name, err);
+        if (r >= 0 && !name_valid(m->name))
+                r = bad_value(path, "name", m->name, WHAT_NAME, err);
+        if (r >= 0)
+                r = get_enum(o, path, "mode", model_mode_names, _MODEL_MODE_MAX, MODEL_MODE_FILES, &mode, err);
+        m->mode = (enum model_mode) mode;
+        if (r >= 0)
+                r = check_mode_keys(o, path, m->mode, err);
+        if (r >= 0)
+                r = get_string(o, path, "path", true, NULL, &m->path, err);
+        if (r < 0)
+                return r;
+        return m->mode == MODEL_MODE_VERITY ? parse_model_verity(o, path, m, err) : parse_model_files(o, path, m, err);
+}
+
+/* A verity model is mounted at its path: not where a mounts[] entry or another verity model is. */
+static int check_model_mount_point(const struct config *c, size_t i, const char *path, errbuf *err) {
+        const struct config_model *m = &c->models[i];
+
+        if (m->mode != MODEL_MODE_VERITY)
+                return 0;
+        for (size_t k = 0; k < c->n_mounts; k++)
+                if (strcmp(c->mounts[k].path, m->path) == 0)
+                        return errbuf_set(err, -EINVAL, "%s.path: same mount point as mounts[%zu]", path, k);
+        for (size_t k = 0; k < i; k++)
+                if (c->models[k].mode == MODEL_MODE_VERITY && strcmp(c->models[k].path, m->path) == 0)
+                        return errbuf_set(err, -EINVAL, "%s.path: same mount point as models[%zu]", path, k);
+        return 0;
+}
+
 static int parse_models(const json_t *root, struct config *c, errbuf *err) {
         json_t *a, *v;
         size_t i;
@@ -548,11 +650,159 @@ static int parse_models(const json_t *root, struct config *c, errbuf *err) {
                 char path[KEYPATH_MAX];
                 c->n_models++;
                 r = parse_model(v, kpi(path, "models", i), &c->models[i], err);
+                if (r >= 0)
+                        r = check_model_mount_point(c, i, path, err);
                 if (r < 0)
                         return r;
                 for (size_t k = 0; k < i; k++)
                         if (strcmp(c->models[k].name, c->models[i].name) == 0)
                                 return errbuf_set(err, -EINVAL, "%s.name: same name as models[%zu]", path, k);
+        }
+        return 0;
+}
+
+/* ---- OCI images (docs/config.md "images[]", agent/image.h) ---- */
+
+static const char *const image_keys[] = { "name", "layout", "ref", "expect", "allow_devices", "allow_setuid",
+                                          NULL };
+
+static int get_bool(const json_t *o, const char *prefix, const char *key, bool def, bool *ret, errbuf *err) {
+        json_t *v = json_object_get(o, key);
+
+        if (v && !json_is_boolean(v))
+                return errbuf_set(err, -EINVAL, "%s%s%s: expected true or false", prefix, *prefix ? "." : "", key);
+        *ret = v ? json_is_true(v) : def;
+        return 0;
+}
+
+/* The image-spec grammar of org.opencontainers.image.ref.name: components of alphanumerics joined
+ * by one of -._:@+ (or "--"), separated by '/'. */
+static bool image_ref_valid(const char *s) {
+        size_t n = strlen(s);
+        bool alnum = false;
+
+        if (n == 0 || n > CONFIG_IMAGE_REF_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                if (name_char(s[i]))
+                        alnum = true;
+                else if (alnum && strchr("-._:@+/", s[i]))
+                        alnum = false;
+                else if (!(s[i] == '-' && i >= 2 && s[i - 1] == '-' && name_char(s[i - 2])))
+                        return false;
+        }
+        return alnum;
+}
+
+/* "sha256:" and 64 lower-case hex digits, the form of an OCI digest. */
+static int parse_image_expect(const json_t *o, const char *path, struct config_image *m, errbuf *err) {
+        _cleanup_free_ char *s = NULL;
+        int r = get_string(o, path, "expect", false, NULL, &s, err);
+
+        if (r < 0 || !s)
+                return r;
+        if (strncmp(s, "sha256:", 7) != 0 || strlen(s + 7) != 64 || strspn(s + 7, "0123456789abcdef") != 64 ||
+            unhex(s + 7, 64, m->expect, sizeof(m->expect)) != (int) CONFIG_IMAGE_DIGEST_SIZE)
+                return bad_value(path, "expect", s, "sha256:<64 lower-case hex digits>, the image manifest's digest",
+                                 err);
+        m->has_expect = true;
+        return 0;
+}
+
+static int parse_image(const json_t *o, const char *path, struct config_image *m, errbuf *err) {
+        int r = want(o, JSON_OBJECT, path, err);
+
+        if (r >= 0)
+                r = check_members(o, path, image_keys, err);
+        if (r >= 0)
+                r = get_string(o, path, "name", true, NULL, &m->name, err);
+        if (r >= 0 && !name_valid(m->name))
+                r = bad_value(path, "name", m->name, WHAT_NAME, err);
+        if (r >= 0)
+                r = get_string(o, path, "layout", true, NULL, &m->layout, err);
+        if (r >= 0 && (!path_valid(m->layout) || strcmp(m->layout, "/") == 0))
+                r = bad_value(path, "layout", m->layout, "an absolute path of an OCI image layout directory other "
+                              "than /", err);
+        if (r >= 0)
+                r = get_string(o, path, "ref", true, NULL, &m->ref, err);
+        if (r >= 0 && !image_ref_valid(m->ref))
+                r = bad_value(path, "ref", m->ref, "an OCI reference name (1 to 128 characters: components of "
+                              "[A-Za-z0-9] joined by one of -._:@+ or --, separated by /)", err);
+        if (r >= 0)
+                r = parse_image_expect(o, path, m, err);
+        if (r >= 0)
+                r = get_bool(o, path, "allow_devices", false, &m->allow_devices, err);
+        if (r >= 0)
+                r = get_bool(o, path, "allow_setuid", false, &m->allow_setuid, err);
+        return r;
+}
+
+static int parse_images(const json_t *root, struct config *c, errbuf *err) {
+        json_t *a, *v;
+        size_t i;
+        int r;
+
+        r = get_array(root, "", "images", CONFIG_IMAGES_MAX, &a, err);
+        if (r < 0 || !a)
+                return r;
+        c->images = calloc(json_array_size(a) + 1, sizeof(struct config_image));
+        if (!c->images)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_array_foreach(a, i, v) {
+                char path[KEYPATH_MAX];
+                c->n_images++;
+                r = parse_image(v, kpi(path, "images", i), &c->images[i], err);
+                if (r < 0)
+                        return r;
+                for (size_t k = 0; k < i; k++)
+                        if (strcmp(c->images[k].name, c->images[i].name) == 0)
+                                return errbuf_set(err, -EINVAL, "%s.name: same name as images[%zu]", path, k);
+        }
+        return 0;
+}
+
+/* workload.image names one of images[]; args only with an image, and not with exec. */
+static int check_workload_image(const struct config *c, errbuf *err) {
+        const struct workload *w = &c->workload;
+
+        if (!w->image)
+                return 0;
+        for (size_t i = 0; i < c->n_images; i++)
+                if (strcmp(c->images[i].name, w->image) == 0)
+                        return 0;
+        return bad_value("workload", "image", w->image, "the name of an entry of images[]", err);
+}
+
+/* Image workloads only: the arguments that replace the image's Cmd (its Entrypoint stays). */
+static int parse_args(const json_t *o, struct workload *w, size_t *bytes, errbuf *err) {
+        json_t *a = NULL, *v;
+        size_t i;
+        int r = get_array(o, "workload", "args", CONFIG_EXEC_MAX, &a, err);
+
+        if (r < 0 || !a)
+                return r;
+        if (!w->image)
+                return errbuf_set(err, -EINVAL, "workload.args: only for an image workload (workload.image); "
+                                  "otherwise exec holds the whole command line");
+        if (w->exec)
+                return errbuf_set(err, -EINVAL, "workload.args: not together with workload.exec (exec replaces the "
+                                  "image's Entrypoint and Cmd, args only its Cmd)");
+        w->args = calloc(json_array_size(a) + 1, sizeof(char *));
+        if (!w->args)
+                return errbuf_set(err, -ENOMEM, "out of memory");
+        json_array_foreach(a, i, v) {
+                char path[KEYPATH_MAX];
+                kpi(path, "workload.args", i);
+                r = want(v, JSON_STRING, path, err);
+                if (r < 0)
+                        return r;
+                if (strlen(json_string_value(v)) != json_string_length(v))
+                        return errbuf_set(err, -EINVAL, "%s: contains a NUL character", path);
+                w->args[i] = strdup(json_string_value(v));
+                if (!w->args[i])
+                        return errbuf_set(err, -ENOMEM, "out of memory");
+                w->n_args++;
+                *bytes += json_string_length(v);
         }
         return 0;
 }
@@ -563,7 +813,7 @@ static int parse_exec(const json_t *o, struct workload *w, size_t *bytes, errbuf
         int r;
 
         if (!a)
-                return errbuf_set(err, -EINVAL, "workload.exec: required key missing");
+                return w->image ? 0 : errbuf_set(err, -EINVAL, "workload.exec: required key missing");
         r = get_array(o, "workload", "exec", CONFIG_EXEC_MAX, &a, err);
         if (r < 0)
                 return r;
@@ -580,9 +830,11 @@ static int parse_exec(const json_t *o, struct workload *w, size_t *bytes, errbuf
                         return r;
                 if (strlen(json_string_value(v)) != json_string_length(v))
                         return errbuf_set(err, -EINVAL, "%s: contains a NUL character", path);
-                if (i == 0 && !path_valid(json_string_value(v)))
+                if (i == 0 && !w->image && !path_valid(json_string_value(v)))
                         return bad_value("", path, json_string_value(v),
                                          "an absolute path (there is no shell and no PATH search)", err);
+                if (i == 0 && w->image && json_string_length(v) == 0)
+                        return errbuf_set(err, -EINVAL, "%s: must name the program to run", path);
                 w->exec[i] = strdup(json_string_value(v));
                 if (!w->exec[i])
                         return errbuf_set(err, -ENOMEM, "out of memory");
@@ -628,7 +880,8 @@ static int parse_env(const json_t *o, struct workload *w, size_t *bytes, errbuf 
 }
 
 static const char *const workload_keys[] = { "exec", "env", "user", "group", "cwd", "restart", "restart_max",
-                                             "restart_delay_ms", "stop_timeout_ms", "on_exit", NULL };
+                                             "restart_delay_ms", "stop_timeout_ms", "on_exit", "image", "args",
+                                             NULL };
 
 static int parse_workload_policy(const json_t *o, struct workload *w, errbuf *err) {
         uint64_t u = 0;
@@ -663,9 +916,23 @@ static int parse_workload(const json_t *root, struct workload *w, errbuf *err) {
         if (r >= 0)
                 r = check_members(o, "workload", workload_keys, err);
         if (r >= 0)
+                r = get_string(o, "workload", "image", false, NULL, &w->image, err);
+        if (r >= 0 && w->image && !name_valid(w->image))
+                r = bad_value("workload", "image", w->image, WHAT_NAME, err);
+        if (r >= 0)
                 r = parse_exec(o, w, &bytes, err);
         if (r >= 0)
+                r = parse_args(o, w, &bytes, err);
+        if (r >= 0)
                 r = parse_env(o, w, &bytes, err);
+        /* cvminit sets it for an image workload (the measured digest of the image it runs). */
+        for (size_t i = 0; r >= 0 && w->image && i < w->n_env; i++)
+                if (strncmp(w->env[i], "CVMINIT_IMAGE_DIGEST=", 21) == 0)
+                        r = errbuf_set(err, -EINVAL, "workload.env.CVMINIT_IMAGE_DIGEST: set by cvminit for an image "
+                                       "workload");
+        w->user_set = json_object_get(o, "user") != NULL;
+        w->group_set = json_object_get(o, "group") != NULL;
+        w->cwd_set = json_object_get(o, "cwd") != NULL;
         if (r >= 0 && bytes > CONFIG_WORKLOAD_BYTES_MAX)
                 r = errbuf_set(err, -EINVAL, "workload: exec and env hold %zu bytes, more than the limit of %u",
                                bytes, CONFIG_WORKLOAD_BYTES_MAX);
@@ -847,6 +1114,11 @@ static int parse_disk_path(const json_t *o, const struct config *c, struct confi
         for (size_t i = 0; r >= 0 && i < c->n_mounts; i++)
                 if (strcmp(c->mounts[i].path, d->path) == 0)
                         r = errbuf_set(err, -EINVAL, "disk.path: same mount point as mounts[%zu]", i);
+        /* Verity models are mounted before the disk opens: the disk must not hide them. */
+        for (size_t i = 0; r >= 0 && i < c->n_models; i++)
+                if (c->models[i].mode == MODEL_MODE_VERITY && path_below(c->models[i].path, d->path))
+                        r = errbuf_set(err, -EINVAL, "disk.path: models[%zu] (verity) is mounted at or below it before "
+                                       "the disk opens, and would be hidden", i);
         return r;
 }
 
@@ -890,8 +1162,56 @@ static int parse_disk(const json_t *root, struct config *c, errbuf *err) {
         return r;
 }
 
+/* ---- the workload attestation API (docs/config.md "api", docs/api.md) ---- */
+
+static const char *const api_keys[] = { "enabled", "socket_user", "socket_group", "socket_mode", NULL };
+
+/* "0660": 3 or 4 octal digits, permission bits only (no setuid, setgid or sticky bit). */
+static int parse_api_mode(const json_t *o, struct config_api *a, errbuf *err) {
+        _cleanup_free_ char *s = NULL;
+        int r = get_string(o, "api", "socket_mode", false, "0600", &s, err);
+        size_t n;
+
+        if (r < 0)
+                return r;
+        n = strlen(s);
+        if ((n != 3 && n != 4) || strspn(s, "01234567") != n || strtoul(s, NULL, 8) > 0777)
+                return bad_value("api", "socket_mode", s, "an octal mode of 3 or 4 digits from 000 to 0777, "
+                                 "e.g. \"0660\"", err);
+        a->socket_mode = (mode_t) strtoul(s, NULL, 8);
+        return 0;
+}
+
+/* Defaults: on, owned by the workload's user and group (it is the API's client), mode 0600. */
+static int parse_api(const json_t *root, struct config *c, errbuf *err) {
+        json_t *o = json_object_get(root, "api"), *en;
+        uint64_t u = c->workload.user, g = c->workload.group;
+        int r;
+
+        c->api = (struct config_api) { .enabled = true, .socket_user = c->workload.user,
+                                       .socket_group = c->workload.group, .socket_mode = 0600 };
+        if (!o)
+                return 0;
+        r = want(o, JSON_OBJECT, "api", err);
+        if (r >= 0)
+                r = check_members(o, "api", api_keys, err);
+        en = r >= 0 ? json_object_get(o, "enabled") : NULL;
+        if (en && !json_is_boolean(en))
+                r = errbuf_set(err, -EINVAL, "api.enabled: expected true or false");
+        c->api.enabled = !en || json_is_true(en);
+        if (r >= 0)
+                r = get_uint(o, "api", "socket_user", CONFIG_ID_MAX, u, &u, err);
+        if (r >= 0)
+                r = get_uint(o, "api", "socket_group", CONFIG_ID_MAX, g, &g, err);
+        c->api.socket_user = (uid_t) u;
+        c->api.socket_group = (gid_t) g;
+        if (r >= 0)
+                r = parse_api_mode(o, &c->api, err);
+        return r;
+}
+
 static const char *const top_keys[] = { "version", "modules", "mounts", "models", "workload", "disk", "kbs",
-                                         NULL };
+                                         "api", "images", NULL };
 
 static int parse_document(const json_t *root, struct config *c, errbuf *err) {
         uint64_t version = 0;
@@ -920,11 +1240,17 @@ static int parse_document(const json_t *root, struct config *c, errbuf *err) {
         if (r >= 0)
                 r = parse_models(root, c, err);
         if (r >= 0)
+                r = parse_images(root, c, err);
+        if (r >= 0)
                 r = parse_workload(root, &c->workload, err);
+        if (r >= 0)
+                r = check_workload_image(c, err);
         if (r >= 0)
                 r = parse_kbs(root, c, err);
         if (r >= 0)
                 r = parse_disk(root, c, err);
+        if (r >= 0)
+                r = parse_api(root, c, err);
         return r;
 }
 
@@ -997,11 +1323,20 @@ void config_free(struct config *c) {
                 free(c->models[i].name);
                 free(c->models[i].path);
                 free(c->models[i].manifest);
+                free(c->models[i].device);
         }
         free(c->models);
+        for (size_t i = 0; i < c->n_images; i++) {
+                free(c->images[i].name);
+                free(c->images[i].layout);
+                free(c->images[i].ref);
+        }
+        free(c->images);
         strv_free(c->workload.exec);
         strv_free(c->workload.env);
         free(c->workload.cwd);
+        free(c->workload.image);
+        strv_free(c->workload.args);
         config_disk_free(c->disk);
         free(c);
 }

@@ -43,12 +43,48 @@ struct config_mount {
         uint64_t timeout_ms;
 };
 
+/* How a model is measured (DESIGN §3 `model` event; docs/config.md "models[]"). */
+enum model_mode {
+        MODEL_MODE_FILES,  /* a directory, hashed file by file into a manifest */
+        MODEL_MODE_VERITY, /* a dm-verity volume, measured by its pinned root hash in O(1) (agent/verity.h) */
+        _MODEL_MODE_MAX,
+};
+
+/* Verity volumes (docs/verity.md): SHA-256 root hash, 4096-byte blocks, at most 2^36 of them. */
+#define CONFIG_VERITY_ROOT_HASH_SIZE 32U
+#define CONFIG_VERITY_BLOCK_SIZE 4096U
+#define CONFIG_VERITY_DATA_BLOCKS_MAX (UINT64_C(1) << 36)
+#define CONFIG_VERITY_HASH_OFFSET_MAX (UINT64_C(1) << 52)
+
 struct config_model {
         char *name;
-        char *path;
+        char *path;                    /* files: the model directory; verity: its mount point */
+        enum model_mode mode;
+        /* files mode */
         enum hash_alg alg;
         uint8_t expect[HASH_MAX_SIZE]; /* pinned manifest digest, hash_alg_size(alg) bytes */
         char *manifest;                /* reference manifest (used only to name a differing file) */
+        /* verity mode */
+        char *device;                  /* LABEL=..., PARTLABEL=..., UUID=..., SERIAL=... or /dev/... */
+        uint8_t root_hash[CONFIG_VERITY_ROOT_HASH_SIZE];
+        uint64_t data_blocks;          /* pinned: the superblock must say the same */
+        uint64_t hash_offset;          /* bytes: where the verity superblock is on the device */
+        uint64_t timeout_ms;
+};
+
+/* An OCI image layout (docs/config.md "images[]"; agent/image.h): measured as the `image` event
+ * {"name","ref","digest"} before it is used. */
+#define CONFIG_IMAGES_MAX 16U
+#define CONFIG_IMAGE_REF_MAX 128U
+#define CONFIG_IMAGE_DIGEST_SIZE 32U /* sha256 */
+
+struct config_image {
+        char *name;
+        char *layout; /* absolute path of the layout directory (oci-layout, index.json, blobs/) */
+        char *ref;    /* the org.opencontainers.image.ref.name annotation in its index.json */
+        bool has_expect;
+        uint8_t expect[CONFIG_IMAGE_DIGEST_SIZE]; /* pinned manifest digest (sha256) */
+        bool allow_devices, allow_setuid;
 };
 
 enum workload_restart {
@@ -65,7 +101,7 @@ enum workload_on_exit {
 };
 
 struct workload {
-        char **exec;  /* NULL-terminated; exec[0] is an absolute path */
+        char **exec;  /* NULL-terminated; exec[0] is an absolute path (NULL: image workload without exec) */
         size_t n_exec;
         char **env;   /* NULL-terminated "KEY=VALUE", in document order: the whole environment */
         size_t n_env;
@@ -76,6 +112,13 @@ struct workload {
         unsigned restart_max;
         uint64_t restart_delay_ms, stop_timeout_ms;
         enum workload_on_exit on_exit;
+        /* An OCI image as the workload (docs/config.md "images[]", agent/image.h): the name of one of
+         * images[]; exec (then optional, NULL if absent) replaces its Entrypoint and Cmd, args its Cmd;
+         * user, group and cwd replace the image's only if given (the *_set flags). */
+        char *image;
+        char **args; /* NULL-terminated, or NULL if absent */
+        size_t n_args;
+        bool user_set, group_set, cwd_set;
 };
 
 /* The encrypted data disk (DESIGN §6, docs/disk.md, agent/disk.h). */
@@ -114,6 +157,15 @@ struct config_kbs {
         uint64_t retry_delay_ms;
 };
 
+/* The workload attestation API (docs/api.md; docs/config.md "api"): its Unix socket's owner, group and
+ * permission bits. Absent: enabled, owned by the workload's user and group, mode 0600. */
+struct config_api {
+        bool enabled;
+        uid_t socket_user;
+        gid_t socket_group;
+        mode_t socket_mode; /* permission bits only, at most 0777 */
+};
+
 struct config {
         unsigned version;
         char **modules; /* NULL-terminated */
@@ -122,9 +174,12 @@ struct config {
         size_t n_mounts;
         struct config_model *models;
         size_t n_models;
+        struct config_image *images;
+        size_t n_images;
         struct workload workload;
         struct config_kbs *kbs;   /* NULL: no key broker */
         struct config_disk *disk; /* NULL: no data disk */
+        struct config_api api;
 };
 
 /* Reads the raw configuration: file_override if not NULL (--config mode, source "file:PATH"), else
@@ -150,3 +205,4 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct config *, config_free);
 const char *workload_restart_name(enum workload_restart r);
 const char *workload_on_exit_name(enum workload_on_exit e);
 const char *disk_format_name(enum disk_format f);
+const char *model_mode_name(enum model_mode m);

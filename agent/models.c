@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Model measurement, files mode; see models.h. */
+/* Model measurement, files mode, and the verity mode's event; see models.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -240,6 +240,21 @@ int models_event_content(const struct config_model *m, const struct manifest_inf
         return 0;
 }
 
+int models_verity_event_content(const char *name, const uint8_t *root_hash, uint64_t data_blocks, json_t **ret) {
+        char hex[2 * CONFIG_VERITY_ROOT_HASH_SIZE + 1];
+        json_t *o;
+
+        if (!name || !root_hash || data_blocks == 0 || data_blocks > (uint64_t) JCS_MAX_SAFE_INTEGER)
+                return -EINVAL;
+        hex_encode(root_hash, CONFIG_VERITY_ROOT_HASH_SIZE, hex);
+        o = json_pack("{s:s, s:s, s:s, s:I}", "name", name, "mode", "verity", "root_hash", hex, "data_blocks",
+                      (json_int_t) data_blocks);
+        if (!o)
+                return -ENOMEM;
+        *ret = o;
+        return 0;
+}
+
 static int measure_event(const struct config_model *m, const struct manifest_info *info, struct cel_writer *w,
                          errbuf *err) {
         json_t *content = NULL;
@@ -296,6 +311,9 @@ int models_measure_one(const struct config_model *m, struct cel_writer *w, const
         errbuf e = {};
         int r;
 
+        if (m->mode != MODEL_MODE_FILES)
+                return errbuf_set(err, -EOPNOTSUPP, "model %s: mode %s is not measured here (agent/verity.h)", m->name,
+                                  model_mode_name(m->mode) ?: "?");
         r = build(m, o, &info, &ours, &e);
         if (r < 0)
                 return errbuf_set(err, r, "model %s: %s", m->name, e.msg);

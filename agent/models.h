@@ -33,3 +33,7 @@ int models_measure_one(const struct config_model *m, struct cel_writer *w, const
 
 /* The `model` event content {"name","mode":"files","alg","manifest":"<hex>","files":N,"bytes":N}. */
 int models_event_content(const struct config_model *m, const struct manifest_info *info, json_t **ret);
+/* The verity-mode `model` event content {"name","mode":"verity","root_hash":"<hex>","data_blocks":N}
+ * (DESIGN §3): root_hash is CONFIG_VERITY_ROOT_HASH_SIZE bytes. Verity models are opened and
+ * measured by agent/verity.h; models_measure and models_measure_one refuse them (-EOPNOTSUPP). */
+int models_verity_event_content(const char *name, const uint8_t *root_hash, uint64_t data_blocks, json_t **ret);

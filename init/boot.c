@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "api.h"
 #include "boot.h"
 #include "cel.h"
 #include "config.h"
 #include "disk.h"
 #include "event.h"
+#include "image.h"
 #include "jcs.h"
 #include "kbs.h"
 #include "log.h"
@@ -21,6 +23,7 @@
 #include "power.h"
 #include "secret.h"
 #include "supervise.h"
+#include "verity.h"
 #include "workload.h"
 
 /* Modules the config's sources need before the config can be read (fw_cfg); absent ones are fine:
@@ -45,6 +48,12 @@ struct boot {
         bool boot_done;
         enum supervise_end end;
         int status;
+        struct api *api; /* the attestation API (init/api.h), from launch to the end */
+        /* OCI images (agent/image.h): what was verified, and for an image workload its event and
+         * the workload to supervise (crun), from the images step. */
+        struct images *images;
+        json_t *image_event;
+        const struct workload *run;
 };
 
 struct boot_step {
@@ -223,11 +232,18 @@ static const char *peak_rss(char *buf, size_t n) {
         return buf;
 }
 
+/* At shutdown, after every other process is gone: the data disk (mounted last), then the verity
+ * model volumes. */
+static void close_volumes(void) {
+        disk_close_all();
+        verity_close_all();
+}
+
 static int step_measure(struct boot *b, errbuf *err) {
         struct hash_options o = { .alg = HASH_SHA256 };
         char rss[64];
         uint64_t t = boot_now_ns();
-        int r;
+        int r = 0;
 
         /* The broker's identity first (DESIGN §1 step 5): the policy sees whom we trust. */
         if (b->config->kbs) {
@@ -235,7 +251,15 @@ static int step_measure(struct boot *b, errbuf *err) {
                 if (r < 0)
                         return r;
         }
-        r = models_measure(b->config, b->log, &o, err);
+        /* Each model in config order: verity volumes in O(1) (agent/verity.h), directories file by file. */
+        power_set_close_hook(close_volumes);
+        for (size_t i = 0; r >= 0 && i < b->config->n_models; i++) {
+                const struct config_model *m = &b->config->models[i];
+                r = m->mode == MODEL_MODE_VERITY ? verity_open(m, b->log, err) : models_measure_one(m, b->log, &o, err);
+        }
+        /* Images on plain or verity media (agent/image.h); those on the data disk in step images. */
+        if (r >= 0)
+                r = images_measure(&b->images, b->config, false, b->log, &o, err);
         b->measure_ns = boot_now_ns() - t;
         if (b->config->n_models > 0)
                 log_info("Model hashing took %.1f ms; peak memory of cvminit so far: %s.",
@@ -277,9 +301,20 @@ static int step_disk(struct boot *b, errbuf *err) {
                 return 0;
         if (!b->disk_key) /* step_config refused a disk without a broker */
                 return errbuf_set(err, -ENOKEY, "disk %s: no key was released for it", b->config->disk->name);
-        power_set_close_hook(disk_close_all);
+        power_set_close_hook(close_volumes);
         r = disk_open(b->config->disk, b->disk_key, b->disk_key_len, b->log, err);
         wipe_key(b);
+        return r;
+}
+
+/* DESIGN §1 step 8 for images (agent/image.h): those on the data disk are measured now; then the
+ * workload's image is unpacked into its rootfs and its bundle written. */
+static int step_images(struct boot *b, errbuf *err) {
+        struct hash_options o = { .alg = HASH_SHA256 };
+        int r = images_measure(&b->images, b->config, true, b->log, &o, err);
+
+        if (r >= 0)
+                r = images_prepare(b->images, b->config, &b->image_event, &b->run, err);
         return r;
 }
 
@@ -305,9 +340,16 @@ static int step_launch(struct boot *b, errbuf *err) {
                 b->end = SUPERVISE_STOPPED;
                 return 0;
         }
-        r = workload_event_content(&b->config->workload, &content);
+        /* The API's socket before the last events, so that a failure is still recorded as boot-failed. */
+        r = api_listen(&b->config->api, &b->api, err);
+        if (r < 0)
+                return r;
+        /* An image workload's event was formed with its bundle (step images). */
+        r = b->image_event ? 0 : workload_event_content(&b->config->workload, &content);
         if (r < 0)
                 return errbuf_set(err, r, "cannot describe the workload for its event: %s", strerror(-r));
+        if (b->image_event)
+                content = TAKE_PTR(b->image_event);
         r = measure_event(b, "workload", content, err);
         if (r < 0)
                 return r;
@@ -316,7 +358,12 @@ static int step_launch(struct boot *b, errbuf *err) {
                 return r;
         b->boot_done = true;
         log_info("Boot done %.1f ms after start: starting the workload.", ms_since(b->t0));
-        r = supervise_run(&b->config->workload, b->o->pid1, workload_started, b, &b->status);
+        /* From here the register and the log are the API's alone: the boot flow measures nothing more. */
+        r = api_start(b->api, b->mr, b->log, b->log_path, err);
+        if (r < 0)
+                return r;
+        r = supervise_run(b->run ?: &b->config->workload, b->o->pid1, workload_started, b, &b->status);
+        api_free(TAKE_PTR(b->api)); /* the workload is gone: no more requests, before the power action */
         if (r < 0)
                 return errbuf_set(err, r, "cannot supervise the workload: %s", strerror(-r));
         b->end = (enum supervise_end) r;
@@ -333,6 +380,7 @@ static const struct boot_step steps[] = {
         { "measure",  step_measure,  true,  false },
         { "attest",   step_attest,   true,  false },
         { "disk",     step_disk,     true,  false },
+        { "images",   step_images,   true,  false },
         { "launch",   step_launch,   true,  false },
 };
 
@@ -375,10 +423,13 @@ static int boot_fail(struct boot *b, const char *step, int r, const char *msg) {
 }
 
 static void boot_done(struct boot *b) {
+        api_free(TAKE_PTR(b->api)); /* before the register and log it uses */
         wipe_key(b);
-        disk_close_all(); /* --config mode; as PID 1, power_final closed it */
+        close_volumes(); /* --config mode; as PID 1, power_final closed them */
         cel_writer_free(b->log);
         mr_free(b->mr);
+        images_free(b->images);
+        json_decref(b->image_event);
         config_free(b->config);
         cmdline_done(&b->cmd);
 }

@@ -134,6 +134,8 @@ int mounts_early(errbuf *err) {
                 /* These directories exist only when the kernel has the file system. */
                 { "/sys/kernel/security", "securityfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC, false, false },
                 { "/sys/kernel/config", "configfs", NULL, MS_NOSUID | MS_NODEV | MS_NOEXEC, false, false },
+                /* The unified cgroup hierarchy, for crun (image workloads, agent/image.h). */
+                { "/sys/fs/cgroup", "cgroup2", "nsdelegate", MS_NOSUID | MS_NODEV | MS_NOEXEC, false, false },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(early); i++) {

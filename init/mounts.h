@@ -16,9 +16,9 @@
  * Options that change what mount(2) does (bind, remount, move, shared, ...) are refused. */
 int mount_options_parse(const char *s, unsigned long *ret_flags, char **ret_data, errbuf *err);
 
-/* Mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /run, configfs and securityfs, skipping
- * what is already mounted; /proc, /sys, /dev and /run are required, the others are tried again
- * on the next call (configfs may be a module). */
+/* Mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /run, configfs, securityfs and the
+ * cgroup2 hierarchy, skipping what is already mounted; /proc, /sys, /dev and /run are required, the
+ * others are tried again on the next call (configfs may be a module). */
 int mounts_early(errbuf *err);
 
 /* A mount target the config may name: absolute, normalised, not "/" and not inside the API

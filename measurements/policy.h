@@ -37,7 +37,7 @@
 
 /* A register value covered by the evidence's signature. */
 struct claim_register {
-        char mr[MR_NAME_MAX]; /* "pcr0".."pcr23", "rtmr0".."rtmr3" */
+        char mr[MR_NAME_MAX]; /* "pcr0".."pcr23", "rtmr0".."rtmr3", "mrtd" */
         enum hash_alg alg;
         uint8_t value[HASH_MAX_SIZE];
 };

@@ -190,7 +190,25 @@ static void subject_text(X509 *x, char *out, size_t size) {
         BIO_free(b);
 }
 
-static int check_chain(STACK_OF(X509) *certs, const struct tdx_verify_opts *o, struct tdx_check_result *c) {
+/* SHA-256 of the DER of the root the chain ended in. */
+static int root_fingerprint(X509 *root, struct tdx_verify_result *ret) {
+        uint8_t d[HASH_MAX_SIZE];
+        unsigned char *der = NULL;
+        int len = i2d_X509(root, &der), r;
+
+        if (len <= 0)
+                return -ENOMEM;
+        r = hash_buffer(HASH_SHA256, der, (size_t) len, d);
+        OPENSSL_free(der);
+        if (r < 0)
+                return r;
+        memcpy(ret->root_sha256, d, sizeof(ret->root_sha256));
+        ret->has_root = true;
+        return 0;
+}
+
+static int check_chain(STACK_OF(X509) *certs, const struct tdx_verify_opts *o, struct tdx_verify_result *ret) {
+        struct tdx_check_result *c = &ret->checks[TDX_CHECK_PCK_CHAIN];
         _cleanup_(x509_store_ctx_freep) X509_STORE_CTX *ctx = X509_STORE_CTX_new();
         _cleanup_(x509_stack_freep) STACK_OF(X509) *untrusted = sk_X509_new_null();
         time_t at = o->at ? o->at : time(NULL);
@@ -218,6 +236,8 @@ static int check_chain(STACK_OF(X509) *certs, const struct tdx_verify_opts *o, s
         if (sk_X509_num(chain) != PCK_CHAIN_DEPTH)
                 return set(c, TDX_CHECK_FAILED, "the chain to the trusted root has %d certificates, not %d (leaf, "
                            "intermediate, root)", sk_X509_num(chain), PCK_CHAIN_DEPTH), 0;
+        if (root_fingerprint(sk_X509_value(chain, PCK_CHAIN_DEPTH - 1), ret) < 0)
+                return -ENOMEM;
         subject_cn(sk_X509_value(chain, 0), leaf, sizeof(leaf));
         subject_text(sk_X509_value(chain, PCK_CHAIN_DEPTH - 1), root, sizeof(root));
         return set(c, TDX_CHECK_OK, "\"%s\" -> intermediate -> trusted root %s, valid at %s", leaf, root, when), 0;
@@ -239,7 +259,7 @@ static int check_pck(const struct tdx_quote *q, const struct tdx_verify_opts *o,
         }
         r = check_qe_signature(q, sk_X509_value(certs, 0), &ret->checks[TDX_CHECK_QE_REPORT_SIGNATURE]);
         if (r >= 0)
-                r = check_chain(certs, o, &ret->checks[TDX_CHECK_PCK_CHAIN]);
+                r = check_chain(certs, o, ret);
         return r;
 }
 

@@ -144,6 +144,10 @@ struct tdx_check_result {
 struct tdx_verify_result {
         struct tdx_check_result checks[_TDX_CHECK_MAX];
         bool ok; /* every check OK or skipped */
+        /* When pck-chain is OK: the trusted root the chain ended in, as SHA-256 of its DER (how a
+         * policy names roots, policy.h). */
+        bool has_root;
+        uint8_t root_sha256[32];
 };
 
 struct tdx_verify_opts {

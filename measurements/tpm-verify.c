@@ -9,10 +9,9 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tpm2_types.h>
 
-#include "base64.h"
-#include "event.h"
 #include "tcg2.h"
 #include "tpm-verify.h"
+#include "verify-common.h"
 
 #define AK_BITS_MIN 2048
 #define AK_BITS_MAX 4096
@@ -230,30 +229,6 @@ int tpm_quote_verify(const struct tpm_quote *q, const uint8_t *qualifying, size_
         return check_attested(q, a, qualifying, qualifying_len, err);
 }
 
-/* One AAEL event as a claim: {"domain","operation","content"}, the content parsed if it is a JSON
- * object (cvminit's events), else kept as text (other producers' plain strings). */
-static int event_claim(const struct tcg2_event *e, json_t *events) {
-        _cleanup_free_ char *domain = strndup(e->domain, e->domain_len);
-        _cleanup_free_ char *operation = strndup(e->operation, e->operation_len);
-        json_t *content, *o;
-
-        if (!domain || !operation)
-                return -ENOMEM;
-        if (!event_token_valid(domain) || !event_token_valid(operation))
-                return -EBADMSG;
-        content = json_loadb(e->content, e->content_len, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(content)) {
-                json_decref(content);
-                if (!utf8_valid(e->content, e->content_len))
-                        return -EBADMSG;
-                content = json_stringn(e->content, e->content_len);
-        }
-        o = json_pack("{s:s, s:s, s:o}", "domain", domain, "operation", operation, "content", content);
-        if (!o || json_array_append_new(events, o) < 0)
-                return -ENOMEM;
-        return 0;
-}
-
 /* Every extended event an AAEL tag at one index, with digests that are those of its data. */
 static int collect_events(const struct tcg2_log *log, uint32_t *index, json_t *events, errbuf *err) {
         bool have_index = false;
@@ -264,11 +239,9 @@ static int collect_events(const struct tcg2_log *log, uint32_t *index, json_t *e
 
                 if (e->type == TCG2_EV_NO_ACTION)
                         continue;
-                if (!e->aael || !e->aael_split)
-                        return errbuf_set(err, -EBADMSG, "eventlog event %u is not an AAEL event", e->number);
-                if (!e->digests_match)
-                        return errbuf_set(err, -EPERM, "eventlog event %u: its digests are not those of its data",
-                                          e->number);
+                r = verify_event_claim(e, "eventlog", events, err);
+                if (r < 0)
+                        return r;
                 if (have_index && e->index != *index)
                         return errbuf_set(err, -EBADMSG, "eventlog event %u is for PCR %u, the others for PCR %u",
                                           e->number, e->index, *index);
@@ -277,10 +250,6 @@ static int collect_events(const struct tcg2_log *log, uint32_t *index, json_t *e
                                           e->index);
                 *index = e->index;
                 have_index = true;
-                r = event_claim(e, events);
-                if (r < 0)
-                        return errbuf_set(err, r, "eventlog event %u: %s", e->number,
-                                          r == -ENOMEM ? "out of memory" : "malformed domain, operation or text");
         }
         return have_index ? 1 : 0;
 }
@@ -316,21 +285,6 @@ int tpm_eventlog_verify(const uint8_t *p, size_t n, const uint8_t pcrs[TPM_PCR_C
         }
         json_decref(c->events);
         c->events = TAKE_PTR(events);
-        return 0;
-}
-
-/* A required member of o holding base64 (standard alphabet) of at most max bytes. */
-static int get_b64(const json_t *o, const char *name, size_t max, uint8_t **ret, size_t *ret_len, errbuf *err) {
-        const char *s = json_string_value(json_object_get(o, name));
-        int r;
-
-        if (!s)
-                return errbuf_set(err, -EBADMSG, "evidence: \"%s\" is missing or not a string", name);
-        r = base64_decode(s, strlen(s), BASE64_STD, max, ret, ret_len);
-        if (r == -ENOMEM)
-                return errbuf_set(err, r, "out of memory");
-        if (r < 0)
-                return errbuf_set(err, -EBADMSG, "evidence: \"%s\" is not base64 of at most %zu bytes", name, max);
         return 0;
 }
 
@@ -372,13 +326,16 @@ static int parse_evidence(const json_t *ev, struct evidence_parts *e, struct tpm
                 return errbuf_set(err, -EBADMSG, "%s", e2.msg);
         if (!json_is_object(quote) || kbs_proto_only_members(quote, "evidence.tpm_quote", quote_members, &e2) < 0)
                 return errbuf_set(err, -EBADMSG, "%s", e2.msg[0] ? e2.msg : "evidence: \"tpm_quote\" must be an object");
-        r = get_b64(ev, "ak_public", TPM_AK_DER_MAX, &e->ak, &e->ak_len, err);
+        r = verify_b64_member(ev, "evidence", "ak_public", TPM_AK_DER_MAX, &e->ak, &e->ak_len, err);
         if (r >= 0)
-                r = get_b64(quote, "message", TPM_QUOTE_PART_MAX, &e->message, &e->message_len, err);
+                r = verify_b64_member(quote, "evidence.tpm_quote", "message", TPM_QUOTE_PART_MAX, &e->message,
+                                      &e->message_len, err);
         if (r >= 0)
-                r = get_b64(quote, "signature", TPM_QUOTE_PART_MAX, &e->signature, &e->signature_len, err);
+                r = verify_b64_member(quote, "evidence.tpm_quote", "signature", TPM_QUOTE_PART_MAX, &e->signature,
+                                      &e->signature_len, err);
         if (r >= 0)
-                r = get_b64(ev, "eventlog", TPM_EVENTLOG_MAX, &e->eventlog, &e->eventlog_len, err);
+                r = verify_b64_member(ev, "evidence", "eventlog", TPM_EVENTLOG_MAX, &e->eventlog, &e->eventlog_len,
+                                      err);
         if (r >= 0)
                 r = get_pcrs(json_object_get(quote, "pcrs"), q->pcrs, err);
         if (r < 0)

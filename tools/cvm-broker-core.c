@@ -12,6 +12,7 @@
 
 #include "cvm-broker.h"
 #include "log.h"
+#include "tdx-verify.h"
 #include "tpm-verify.h"
 
 #define PATH_PREFIX "/kbs/v0/"
@@ -108,16 +109,19 @@ static void iso_time(char out[static 64]) {
 
 static json_t *decision_json(const struct decision *d, const char *peer) {
         _cleanup_free_ char *res = d->resource ? escape_untrusted(d->resource, strlen(d->resource), DETAIL_ESCAPE_MAX) : NULL;
-        char t[64], ak[65] = "";
+        char t[64], ak[65] = "", root[65] = "";
         json_t *o;
 
         iso_time(t);
         if (d->claims && d->claims->has_ak)
                 hex_encode(d->claims->ak_sha256, 32, ak);
+        if (d->claims && d->claims->has_root)
+                hex_encode(d->claims->root_sha256, 32, root);
         o = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:s}", "time", t, "action", d->action, "session",
                       d->session, "peer", peer, "tee", d->tee, "resource", res, "decision",
                       d->allowed ? "allowed" : "denied", "rule", d->rule ?: "", "detail", d->detail ?: "");
-        if (o && ak[0] && json_object_set_new(o, "ak_sha256", json_string(ak)) < 0) {
+        if (o && ((ak[0] && json_object_set_new(o, "ak_sha256", json_string(ak)) < 0) ||
+                  (root[0] && json_object_set_new(o, "root_sha256", json_string(root)) < 0))) {
                 json_decref(o);
                 return NULL;
         }
@@ -179,9 +183,9 @@ static void handle_auth(struct broker *b, const struct broker_request *req, stru
         tee = kbs_proto_auth_parse(req->body, req->body_len, &err);
         if (tee < 0)
                 return respond_error(resp, 401, "FailedAuthentication", err.msg);
-        if (tee != KBS_TEE_TPM)
+        if (tee != KBS_TEE_TPM && tee != KBS_TEE_TDX)
                 return respond_error(resp, 401, "FailedAuthentication",
-                                     "this broker verifies TPM evidence only (tee \"tpm\")");
+                                     "this broker verifies TPM and TDX evidence only (tee \"tpm\", \"tdx\")");
         r = session_create(b->sessions, tee, &s);
         if (r == -EBUSY)
                 return respond_error(resp, 503, "TooManySessions", "too many open sessions: retry later");
@@ -194,6 +198,21 @@ static void handle_auth(struct broker *b, const struct broker_request *req, stru
 }
 
 /* ---- POST /kbs/v0/attest ---- */
+
+/* The session's TEE decides the verifier: evidence of another kind fails its strict parsing. TDX
+ * quotes are checked against every root the policy names; which resource may trust the root the
+ * chain ended in is the policy's decision at release. */
+static int verify_evidence(struct broker *b, enum kbs_tee tee, const json_t *evidence,
+                           const uint8_t report_data[static KBS_REPORT_DATA_SIZE], struct claims *c, errbuf *err) {
+        switch (tee) {
+        case KBS_TEE_TPM:
+                return tpm_evidence_verify(evidence, report_data, c, err);
+        case KBS_TEE_TDX:
+                return tdx_evidence_verify(evidence, report_data, policy_tdx_roots(b->policy), time(NULL), c, err);
+        default:
+                return errbuf_set(err, -EPERM, "no verifier for this TEE");
+        }
+}
 
 /* Verifies the request against session s; on success the claims are stored in s. Returns 0 or a
  * negative errno with rule/err describing the failure. */
@@ -218,7 +237,7 @@ static int attest_session(struct broker *b, struct session *s, const struct brok
         r = kbs_proto_report_data(session_nonce(s), a.tee_pubkey, report_data);
         if (r < 0)
                 return errbuf_set(err, r, "cannot compute report_data from tee-pubkey");
-        r = tpm_evidence_verify(a.primary_evidence, report_data, c, err);
+        r = verify_evidence(b, session_tee(s), a.primary_evidence, report_data, c, err);
         if (r < 0)
                 return r;
         jwk = json_deep_copy(a.tee_pubkey);

@@ -25,8 +25,8 @@ struct args {
 
 static int help(void) {
         printf("Usage: cvm-broker --cert FILE --key FILE --policy FILE --keys DIR --audit FILE [OPTIONS]\n\n"
-               "A key broker (KBS protocol 0.4.0, Trustee-compatible) over HTTPS: verifies TPM evidence, applies\n"
-               "the policy and releases resources (files KEYS/REPO/TYPE/TAG) as JWE to attested sessions.\n\n"
+               "A key broker (KBS protocol 0.4.0, Trustee-compatible) over HTTPS: verifies TPM and TDX evidence,\n"
+               "applies the policy and releases resources (files KEYS/REPO/TYPE/TAG) as JWE to attested sessions.\n\n"
                "  --listen ADDR:PORT     address to serve (default 127.0.0.1:8443; \"[::1]:8443\" for IPv6;\n"
                "                         port 0 picks a free one, see --port-file)\n"
                "  --cert FILE            PEM certificate (chain) of the server\n"

@@ -19,6 +19,7 @@ static const struct {
         { "log", cmd_log, "show, replay or verify a measurement log (CEL-JSON)" },
         { "ccel", cmd_ccel, "show or replay a TCG2 crypto-agile event log (CCEL)" },
         { "quote", cmd_quote, "show or verify a TDX quote (signatures and PCK chain to a given root)" },
+        { "evidence", cmd_evidence, "verify an answer of the attestation API (GET /v1/evidence)" },
         { "predict", cmd_predict, "print the events and register values a boot with a config produces" },
 };
 

@@ -29,6 +29,7 @@ int cmd_log(int argc, char **argv);
 int cmd_ccel(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_quote(int argc, char **argv);
+int cmd_evidence(int argc, char **argv);
 
 /* "YYYY-MM-DDTHH:MM:SSZ" exactly (RFC 3339, UTC, no fraction); -EINVAL otherwise. */
 int parse_utc_time(const char *s, time_t *ret);

@@ -5,12 +5,18 @@
  * from the client, and how the CPU time splits between this process and the broker.
  *
  * Every cycle is what a booting VM does: POST /auth (a new session and nonce); a fresh ephemeral
- * P-256 key (agent/jwe.h); report_data over the session's nonce and that key (kbs-proto.h); TPM
- * evidence whose quote — the TPMS_ATTEST a TPM makes, RSASSA-SHA256 by the AK — is signed in
- * software over that report_data (tests/unit/softquote.h); POST /attest; GET the resource; the JWE
- * decrypted and compared with the key file's bytes. Only the AK, the TLS connection and the event
- * log's contents carry over from one cycle to the next. A cycle that does not end with the right
- * key is an error; any error makes the exit status 1.
+ * P-256 key (agent/jwe.h); report_data over the session's nonce and that key (kbs-proto.h);
+ * evidence whose quote is made now over that report_data; POST /attest; GET the resource; the JWE
+ * decrypted and compared with the key file's bytes. The evidence is the session's TEE's (--tee):
+ *   tpm  the TPMS_ATTEST a TPM makes, RSASSA-SHA256 by the AK, signed in software
+ *        (tests/unit/softquote.h), with an event log of bench_events at PCR 14;
+ *   tdx  a TDX quote v4 made by cvm-tdxsim's generator (tools/cvm-tdxsim-quote.c): signed by the
+ *        simulator's attestation key, its QE report by the simulator's PCK, over report_data and 16
+ *        zero bytes; with a cc_eventlog — the simulator's firmware log and bench_events at RTMR3 —
+ *        whose replay the quote's RTMRs carry (tests/unit/tdxevidence.h, made once at start).
+ * Only the AK or the simulator's keys, the TLS connection and the event log carry over from one
+ * cycle to the next. A cycle that does not end with the right key is an error; any error makes the
+ * exit status 1.
  *
  * Threads with one libcurl easy handle (one keep-alive TLS connection) each, rather than curl
  * multi on one thread: the client's own work per cycle (the RSA signature, ECDH, JSON) is CPU work
@@ -32,11 +38,25 @@
 #include <curl/curl.h>
 #include <openssl/pem.h>
 
+#include "base64.h"
+#include "jcs.h"
 #include "jwe.h"
 #include "kbs-proto.h"
 #include "secret.h"
 #include "softquote.h"
 #include "util.h"
+
+/* tdxevidence.h is written for cmocka tests; here its checks (made once, at start) abort. */
+static void bench_assert(bool ok, const char *what) {
+        if (!ok) {
+                fprintf(stderr, "bench-broker: making the TDX evidence failed: %s\n", what);
+                abort();
+        }
+}
+#define assert_int_equal(a, b) bench_assert((intmax_t) (a) == (intmax_t) (b), #a " == " #b)
+#define assert_true(c) bench_assert(!!(c), #c)
+#define assert_non_null(p) bench_assert((p) != NULL, #p)
+#include "tdxevidence.h"
 
 enum { EXIT_OK_ = 0, EXIT_ERRORS_ = 1, EXIT_USAGE_ = 2, EXIT_INPUT_ = 3, EXIT_TRANSIENT_ = 4 };
 
@@ -50,16 +70,18 @@ enum { EXIT_OK_ = 0, EXIT_ERRORS_ = 1, EXIT_USAGE_ = 2, EXIT_INPUT_ = 3, EXIT_TR
 #define TIMEOUT_MS 30000L
 
 /* The event log of every cycle: what a boot measures before the attest step. bench-broker.sh's
- * policy requires the config's sha384 and the model's manifest from here. */
+ * policy requires the config's sha384 and the model's manifest from here. The contents are in JCS
+ * form (members sorted), as cvminit measures them: the TPM path canonicalises them anyway
+ * (event_text), the TDX one measures the text as it is (setup_tdx checks). */
 #define BENCH_CONFIG_SHA384 \
         "9e5a0f2c9cb1b3b0b2a9f7f3d1f2c5e9a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d3e5f7a9b1c3d5e7f9a1b3"
 #define BENCH_MODEL_MANIFEST "5f1b2ea3b9fd8f0f6ae61a76b3bb5e0be2f7ac98ab1ab6a3fba1ac1a9cd1c2a0"
 static const char *const bench_events[] = {
-        "config", "{\"source\":\"fw_cfg:opt/cvminit/config\",\"sha384\":\"" BENCH_CONFIG_SHA384 "\"}",
-        "key-provider", "{\"url\":\"https://10.0.2.2:8443\",\"ca_sha256\":\"" BENCH_MODEL_MANIFEST "\","
-                        "\"resource\":\"default/disk/data\"}",
-        "model", "{\"name\":\"tiny\",\"mode\":\"files\",\"alg\":\"sha256\",\"manifest\":\"" BENCH_MODEL_MANIFEST "\","
-                 "\"files\":3,\"bytes\":1048576}",
+        "config", "{\"sha384\":\"" BENCH_CONFIG_SHA384 "\",\"source\":\"fw_cfg:opt/cvminit/config\"}",
+        "key-provider", "{\"ca_sha256\":\"" BENCH_MODEL_MANIFEST "\",\"resource\":\"default/disk/data\","
+                        "\"url\":\"https://10.0.2.2:8443\"}",
+        "model", "{\"alg\":\"sha256\",\"bytes\":1048576,\"files\":3,\"manifest\":\"" BENCH_MODEL_MANIFEST "\","
+                 "\"mode\":\"files\",\"name\":\"tiny\"}",
         NULL,
 };
 
@@ -68,8 +90,12 @@ static const char *const phase_names[_PH_MAX] = { "auth", "key", "quote", "attes
 
 struct bench {
         const char *ca;
-        char *auth_url, *attest_url, *resource_url;
-        struct softquote sq;
+        char *auth_url, *attest_url, *resource_url, *auth_body;
+        bool tdx;
+        struct softquote sq;      /* tpm: the AK */
+        struct tdxsim_keys keys;  /* tdx: the simulator's PCK chain and attestation key */
+        struct tdxsim_td td;      /* tdx: the quoted registers, RTMR3 the replay of bench_events */
+        char *ccel_b64;           /* tdx: the cc_eventlog */
         uint8_t *expect;
         size_t expect_len;
         pid_t broker;
@@ -212,8 +238,7 @@ static int do_auth(struct worker *w, char **ret_nonce) {
         int r;
 
         w->cookie[0] = 0;
-        r = request(w, "auth", w->b->auth_url, "{\"version\":\"" KBS_PROTOCOL_VERSION "\",\"tee\":\"tpm\","
-                    "\"extra-params\":\"\"}", NULL);
+        r = request(w, "auth", w->b->auth_url, w->b->auth_body, NULL);
         if (r < 0)
                 return r;
         o = json_loadb(w->body.data, w->body.len, JSON_REJECT_DUPLICATES, NULL);
@@ -225,6 +250,23 @@ static int do_auth(struct worker *w, char **ret_nonce) {
         return 0;
 }
 
+/* TDX evidence: a quote made now by the simulator's generator over report_data ‖ 16 zero bytes
+ * (two ECDSA P-256 signatures: the quote by the attestation key, the QE report by the PCK), with
+ * the cc_eventlog made at start. NULL on failure. */
+static json_t *tdx_evidence(const struct bench *b, const uint8_t report_data[KBS_REPORT_DATA_SIZE]) {
+        uint8_t rd[TDX_REPORT_DATA_SIZE] = {};
+        struct buf quote = { .max = TDX_QUOTE_MAX };
+        _cleanup_free_ char *q64 = NULL;
+        json_t *o = NULL;
+
+        memcpy(rd, report_data, KBS_REPORT_DATA_SIZE);
+        if (tdxsim_quote_render(&b->keys, &b->td, rd, &quote) >= 0 &&
+            base64_encode(quote.data, quote.len, BASE64_STD, &q64) >= 0)
+                o = json_pack("{s:s, s:s}", "quote", q64, "cc_eventlog", b->ccel_b64);
+        buf_free(&quote);
+        return o;
+}
+
 /* The attest request: evidence with a quote signed now over this session's report_data. */
 static int attest_body(struct worker *w, const char *nonce, const json_t *pub, char **ret) {
         uint8_t report_data[KBS_REPORT_DATA_SIZE], pcrs[24][32];
@@ -232,7 +274,10 @@ static int attest_body(struct worker *w, const char *nonce, const json_t *pub, c
 
         if (kbs_proto_report_data(nonce, pub, report_data) < 0)
                 return cycle_error(w, "quote", "cannot compute report_data");
-        evidence = softquote_evidence(&w->b->sq, report_data, bench_events, pcrs);
+        evidence = w->b->tdx ? tdx_evidence(w->b, report_data)
+                             : softquote_evidence(&w->b->sq, report_data, bench_events, pcrs);
+        if (!evidence)
+                return cycle_error(w, "quote", "cannot make the evidence");
         o = json_pack("{s:{s:s, s:O}, s:{s:o, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", pub,
                       "tee-evidence", "primary_evidence", evidence, "additional_evidence", "");
         *ret = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -493,17 +538,23 @@ static void print_result(const struct result *r) {
 /* ---- command line ---- */
 
 struct args {
-        const char *url, *ca, *ak, *resource, *expect;
+        const char *url, *ca, *ak, *tdx_keys, *resource, *expect;
+        bool tdx, keys_only;
         unsigned levels[LEVELS_MAX], n_levels, seconds;
         pid_t broker;
 };
 
 static int help(void) {
-        printf("Usage: bench-broker --url URL --ca FILE --ak FILE --expect FILE [OPTIONS]\n\n"
-               "Full KBS cycles (auth, attest with a fresh software TPM quote, resource) against cvm-broker.\n\n"
+        printf("Usage: bench-broker --url URL --ca FILE --expect FILE {--ak FILE | --tee tdx --tdx-keys DIR} [OPTIONS]\n"
+               "       bench-broker --tdx-keys DIR --keys-only\n\n"
+               "Full KBS cycles (auth, attest with a fresh quote made in software, resource) against cvm-broker.\n\n"
                "  --url URL            the broker, e.g. https://127.0.0.1:8443\n"
                "  --ca FILE            PEM CA the broker's certificate must chain to (nothing else is trusted)\n"
-               "  --ak FILE            PEM RSA-2048 private key standing in for the AK (the policy trusts it)\n"
+               "  --tee tpm|tdx        the sessions' TEE and the evidence sent (default tpm)\n"
+               "  --ak FILE            tpm: PEM RSA-2048 private key standing in for the AK (the policy trusts it)\n"
+               "  --tdx-keys DIR       tdx: cvm-tdxsim's key directory (created if it holds none of its files);\n"
+               "                       the policy trusts its root.pem\n"
+               "  --keys-only          create or check --tdx-keys DIR, print its root's SHA-256 and exit\n"
                "  --expect FILE        the key file: each released resource must decrypt to its bytes\n"
                "  --resource NAME      REPO/TYPE/TAG to fetch (default default/disk/data)\n"
                "  -c, --concurrency N,N,...  concurrent clients per level (default 1,8,64)\n"
@@ -536,10 +587,12 @@ static int parse_levels(const char *s, struct args *a) {
 }
 
 static int parse_args(int argc, char **argv, struct args *a) {
-        enum { O_URL = 256, O_CA, O_AK, O_EXPECT, O_RESOURCE, O_PID };
+        enum { O_URL = 256, O_CA, O_AK, O_TEE, O_TDX_KEYS, O_KEYS_ONLY, O_EXPECT, O_RESOURCE, O_PID };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },           { "url", required_argument, NULL, O_URL },
                 { "ca", required_argument, NULL, O_CA },       { "ak", required_argument, NULL, O_AK },
+                { "tee", required_argument, NULL, O_TEE },     { "tdx-keys", required_argument, NULL, O_TDX_KEYS },
+                { "keys-only", no_argument, NULL, O_KEYS_ONLY },
                 { "expect", required_argument, NULL, O_EXPECT }, { "resource", required_argument, NULL, O_RESOURCE },
                 { "concurrency", required_argument, NULL, 'c' }, { "duration", required_argument, NULL, 'd' },
                 { "broker-pid", required_argument, NULL, O_PID }, {},
@@ -553,6 +606,13 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 case O_URL: a->url = optarg; break;
                 case O_CA: a->ca = optarg; break;
                 case O_AK: a->ak = optarg; break;
+                case O_TDX_KEYS: a->tdx_keys = optarg; break;
+                case O_KEYS_ONLY: a->keys_only = true; break;
+                case O_TEE:
+                        if (strcmp(optarg, "tpm") != 0 && strcmp(optarg, "tdx") != 0)
+                                return usage("--tee: expected tpm or tdx");
+                        a->tdx = strcmp(optarg, "tdx") == 0;
+                        break;
                 case O_EXPECT: a->expect = optarg; break;
                 case O_RESOURCE: a->resource = optarg; break;
                 case 'c':
@@ -572,8 +632,12 @@ static int parse_args(int argc, char **argv, struct args *a) {
                 }
         if (optind < argc)
                 return usage("unexpected argument");
-        if (!a->url || !a->ca || !a->ak || !a->expect)
-                return usage("--url, --ca, --ak and --expect are required");
+        if (a->keys_only)
+                return a->tdx_keys ? -1 : usage("--keys-only needs --tdx-keys");
+        if (!a->url || !a->ca || !a->expect)
+                return usage("--url, --ca and --expect are required");
+        if (a->tdx ? !a->tdx_keys || a->ak : !a->ak || a->tdx_keys)
+                return usage("--tee tpm needs --ak, --tee tdx needs --tdx-keys (and not the other)");
         if (strncmp(a->url, "https://", 8) != 0)
                 return usage("--url: expected https://HOST:PORT");
         return -1;
@@ -602,10 +666,10 @@ static int load_ak(const char *path, EVP_PKEY **ret) {
         return 0;
 }
 
-static int bench_setup(const struct args *a, struct bench *b) {
+/* tpm: the AK and its fingerprint (what the policy trusts). */
+static int setup_tpm(const struct args *a, struct bench *b, char hex[65]) {
         EVP_PKEY *ak = NULL;
         uint8_t fp[32];
-        char hex[65];
         int r;
 
         r = load_ak(a->ak, &ak);
@@ -613,27 +677,100 @@ static int bench_setup(const struct args *a, struct bench *b) {
                 return fprintf(stderr, "bench-broker: %s is not a PEM RSA-2048 private key: %s\n", a->ak,
                                strerror(-r)), EXIT_INPUT_;
         softquote_init_key(&b->sq, ak);
+        softquote_fingerprint(&b->sq, fp);
+        hex_encode(fp, sizeof(fp), hex);
+        return EXIT_OK_;
+}
+
+/* The TDX log measures bench_events' text as it is; cvminit measures the JCS form. */
+static bool events_canonical(void) {
+        for (size_t i = 0; bench_events[i]; i += 2) {
+                json_t *v = json_loads(bench_events[i + 1], JSON_REJECT_DUPLICATES, NULL);
+                _cleanup_free_ char *c = NULL;
+                size_t n;
+                int r = v ? jcs_serialize(v, &c, &n) : -EINVAL;
+
+                json_decref(v);
+                if (r < 0 || strcmp(c, bench_events[i + 1]) != 0)
+                        return false;
+        }
+        return true;
+}
+
+/* tdx: the simulator's keys (created if the directory holds none of its files) and the SHA-256 of
+ * its root's DER (what the audit log shows as root_sha256). */
+static int load_tdx_keys(const char *dir, struct tdxsim_keys *keys, char hex[65]) {
+        unsigned char *der = NULL;
+        uint8_t d[HASH_MAX_SIZE];
+        errbuf err = {};
+        int n, r;
+
+        r = tdxsim_keys_load_or_create(dir, keys, &err);
+        if (r < 0)
+                return fprintf(stderr, "bench-broker: %s: %s\n", dir, err.msg[0] ? err.msg : strerror(-r)),
+                       EXIT_INPUT_;
+        n = i2d_X509(keys->root, &der);
+        r = n > 0 ? hash_buffer(HASH_SHA256, der, (size_t) n, d) : -EIO;
+        OPENSSL_free(der);
+        if (r < 0)
+                return fprintf(stderr, "bench-broker: cannot hash the root certificate\n"), EXIT_TRANSIENT_;
+        hex_encode(d, 32, hex);
+        return EXIT_OK_;
+}
+
+/* tdx: the keys, and the registers and cc_eventlog of every cycle (the quote made here is
+ * dropped: each cycle makes its own over its session's report_data). */
+static int setup_tdx(const struct args *a, struct bench *b, char hex[65]) {
+        static const uint8_t zero[KBS_REPORT_DATA_SIZE];
+        const char *log;
+        json_t *ev;
+        int r;
+
+        if (!events_canonical())
+                return fprintf(stderr, "bench-broker: bench_events are not in JCS form\n"), EXIT_INPUT_;
+        r = load_tdx_keys(a->tdx_keys, &b->keys, hex);
+        if (r != EXIT_OK_)
+                return r;
+        ev = tdxevidence_make(&(struct tdxevidence_params) { .keys = &b->keys, .report_data = zero },
+                              bench_events, &b->td);
+        log = json_string_value(json_object_get(ev, "cc_eventlog"));
+        b->ccel_b64 = log ? strdup(log) : NULL;
+        json_decref(ev);
+        return b->ccel_b64 ? EXIT_OK_ : EXIT_TRANSIENT_;
+}
+
+static int bench_setup(const struct args *a, struct bench *b) {
+        char hex[65];
+        int r;
+
+        b->tdx = a->tdx;
+        r = b->tdx ? setup_tdx(a, b, hex) : setup_tpm(a, b, hex);
+        if (r != EXIT_OK_)
+                return r;
         r = read_file_limited(a->expect, KEY_MAX, &b->expect, &b->expect_len);
         if (r < 0)
                 return fprintf(stderr, "bench-broker: cannot read %s: %s\n", a->expect, strerror(-r)), EXIT_INPUT_;
         if (asprintf(&b->auth_url, "%s/kbs/v0/auth", a->url) < 0 ||
             asprintf(&b->attest_url, "%s/kbs/v0/attest", a->url) < 0 ||
-            asprintf(&b->resource_url, "%s/kbs/v0/resource/%s", a->url, a->resource ?: "default/disk/data") < 0)
+            asprintf(&b->resource_url, "%s/kbs/v0/resource/%s", a->url, a->resource ?: "default/disk/data") < 0 ||
+            asprintf(&b->auth_body, "{\"version\":\"" KBS_PROTOCOL_VERSION "\",\"tee\":\"%s\",\"extra-params\":\"\"}",
+                     b->tdx ? "tdx" : "tpm") < 0)
                 return EXIT_TRANSIENT_;
         b->ca = a->ca;
         b->broker = a->broker;
         pthread_mutex_init(&b->lock, NULL);
-        softquote_fingerprint(&b->sq, fp);
-        hex_encode(fp, sizeof(fp), hex);
-        printf("bench-broker: %s, AK sha256 %s, %zu-byte key, %u s per level, %ld CPUs\n", b->resource_url, hex,
-               b->expect_len, a->seconds, sysconf(_SC_NPROCESSORS_ONLN));
+        printf("bench-broker: tee %s, %s, %s sha256 %s, %zu-byte key, %u s per level, %ld CPUs\n",
+               b->tdx ? "tdx" : "tpm", b->resource_url, b->tdx ? "root" : "AK", hex, b->expect_len, a->seconds,
+               sysconf(_SC_NPROCESSORS_ONLN));
         return EXIT_OK_;
 }
 
 static void bench_done(struct bench *b) {
         softquote_done(&b->sq);
+        tdxsim_keys_done(&b->keys);
+        free(b->ccel_b64);
         free(b->expect);
-        free(b->auth_url), free(b->attest_url), free(b->resource_url);
+        free(b->auth_url), free(b->attest_url), free(b->resource_url), free(b->auth_body);
 }
 
 static int run(const struct args *a, struct bench *b) {
@@ -663,6 +800,16 @@ int main(int argc, char **argv) {
         r = parse_args(argc, argv, &a);
         if (r >= 0)
                 return r;
+        if (a.keys_only) {
+                struct tdxsim_keys keys = {};
+                char hex[65];
+
+                r = load_tdx_keys(a.tdx_keys, &keys, hex);
+                if (r == EXIT_OK_)
+                        printf("%s\n", hex);
+                tdxsim_keys_done(&keys);
+                return r;
+        }
         if (secret_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return fprintf(stderr, "bench-broker: cannot initialise libcurl or the secure heap\n"), EXIT_TRANSIENT_;
         r = bench_setup(&a, &b);

@@ -23,13 +23,27 @@ static void check(const struct config *c) {
         for (size_t i = 0; i < c->n_mounts; i++)
                 if (c->mounts[i].path[0] != '/' || strcmp(c->mounts[i].path, "/") == 0)
                         abort();
-        if (w->n_exec < 1 || w->n_exec > CONFIG_EXEC_MAX || w->exec[0][0] != '/' || w->exec[w->n_exec] ||
-            w->n_env > CONFIG_ENV_MAX || w->env[w->n_env] || w->cwd[0] != '/' || w->user > CONFIG_ID_MAX ||
+        /* An image workload may leave exec out (the image's Entrypoint and Cmd run), and its exec[0]
+         * is the image's to look up; args go only with an image and without exec. */
+        if ((w->image ? w->exec && (w->n_exec < 1 || !w->exec[0][0]) : w->n_exec < 1 || w->exec[0][0] != '/') ||
+            (w->args && (!w->image || w->exec || w->args[w->n_args])) || w->n_args > CONFIG_EXEC_MAX ||
+            w->n_exec > CONFIG_EXEC_MAX || (w->exec && w->exec[w->n_exec]) || w->n_env > CONFIG_ENV_MAX || w->env[w->n_env] || w->cwd[0] != '/' || w->user > CONFIG_ID_MAX ||
             w->group > CONFIG_ID_MAX || !workload_restart_name(w->restart) || !workload_on_exit_name(w->on_exit))
                 abort();
         for (size_t i = 0; i < w->n_env; i++)
                 if (!strchr(w->env[i], '=') || w->env[i][0] == '=')
                         abort();
+        bool named = !w->image;
+        if (c->n_images > CONFIG_IMAGES_MAX)
+                abort();
+        for (size_t i = 0; i < c->n_images; i++) {
+                if (c->images[i].layout[0] != '/' || !c->images[i].ref[0] || !c->images[i].name[0] ||
+                    strchr(c->images[i].name, '/'))
+                        abort();
+                named = named || strcmp(c->images[i].name, w->image) == 0;
+        }
+        if (!named)
+                abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -9,6 +9,12 @@
 #                                       the attest request body (PCRS: 24 x 32 bytes, binary)
 #   kbs-tool.py jwk-public JWK          the public members of a JWK, as the client sends them (alg
 #                                       ECDH-ES+A256KW or RSA-OAEP-256 added if missing)
+#   kbs-tool.py cc-eventlog CCEL CEL_LOG
+#                                       TDX cc_eventlog: the firmware log CCEL up to its last event,
+#                                       one EV_EVENT_TAG AAEL entry per record at CC MR index 4 with
+#                                       its logged sha384 digest, FF x 8 (DESIGN §3) on stdout
+#   kbs-tool.py attest-tdx NONCE JWK QUOTE CC_EVENTLOG
+#                                       the attest request body with TDX evidence
 import base64
 import hashlib
 import json
@@ -53,6 +59,41 @@ def tcg2(path):
     return out + b"\xff" * 8
 
 
+def ccel_content(data):
+    # The bytes of a TCG2 log's header and events (TCG PC Client FP §10.2): where the end marker
+    # (FF x 8), the region's padding (all FF or all 00) or the data ends.
+    size = struct.unpack_from("<I", data, 28)[0]
+    spec = data[32:32 + size]
+    sizes = {}
+    for i in range(struct.unpack_from("<I", spec, 24)[0]):
+        alg, sz = struct.unpack_from("<HH", spec, 28 + 4 * i)
+        sizes[alg] = sz
+    off = 32 + size
+    while off < len(data):
+        rest = data[off:]
+        if rest.count(0xFF) == len(rest) or rest.count(0) == len(rest) or rest[:8] == b"\xff" * 8:
+            break
+        n = struct.unpack_from("<I", data, off + 8)[0]
+        p = off + 12
+        for _ in range(n):
+            p += 2 + sizes[struct.unpack_from("<H", data, p)[0]]
+        off = p + 4 + struct.unpack_from("<I", data, p)[0]
+    return data[:off]
+
+
+def cc_eventlog(ccel, path):
+    out = ccel_content(open(ccel, "rb").read())
+    for r in cel_records(path):
+        c = r["content"]
+        text = (c["domain"] + " " + c["operation"] + " " + jcs(c["content"])).encode()
+        data = struct.pack("<II", AAEL, len(text)) + text
+        assert r["mr"] == "rtmr3", "a TDX log's records are for rtmr3"
+        (d,) = [d["digest"] for d in r["digests"] if d["hashAlg"] == "sha384"]
+        out += struct.pack("<IIIH", 4, EV_EVENT_TAG, 1, ALG_IDS["sha384"][0]) + bytes.fromhex(d)
+        out += struct.pack("<I", len(data)) + data
+    return out + b"\xff" * 8
+
+
 def report_data(nonce, jwk):
     return hashlib.sha384(jcs({"additional-evidence": "", "nonce": nonce, "tee-pubkey": jwk}).encode()).hexdigest()
 
@@ -74,6 +115,12 @@ def attest(nonce, jwk, ak, msg, sig, pcrs, eventlog):
                        "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""}})
 
 
+def attest_tdx(nonce, jwk, quote, eventlog):
+    evidence = {"quote": b64file(quote), "cc_eventlog": b64file(eventlog)}
+    return json.dumps({"runtime-data": {"nonce": nonce, "tee-pubkey": jwk},
+                       "tee-evidence": {"primary_evidence": evidence, "additional_evidence": ""}})
+
+
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "tcg2" and len(argv) == 3:
@@ -82,6 +129,10 @@ def main(argv):
         print(report_data(argv[2], json.loads(argv[3])))
     elif cmd == "attest" and len(argv) == 9:
         print(attest(argv[2], json.loads(argv[3]), *argv[4:]))
+    elif cmd == "cc-eventlog" and len(argv) == 4:
+        sys.stdout.buffer.write(cc_eventlog(argv[2], argv[3]))
+    elif cmd == "attest-tdx" and len(argv) == 6:
+        print(attest_tdx(argv[2], json.loads(argv[3]), *argv[4:]))
     elif cmd == "jwk-public" and len(argv) == 3:
         k = json.loads(argv[2])
         k.setdefault("alg", "ECDH-ES+A256KW" if k["kty"] == "EC" else "RSA-OAEP-256")

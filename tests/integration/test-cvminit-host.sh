@@ -177,7 +177,7 @@ start_bg() {
 	config "$TEST_TMP/$1.json" "$2"
 	rm -f "$TEST_TMP/$1.mark"
 	"$CVMINIT" --config "$TEST_TMP/$1.json" --tcti "$SWTPM_TCTI" --pcr 10 --log "$TEST_TMP/$1.log" \
-		>"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" &
+		--run-dir "$TEST_TMP/run-$1" >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" &
 	BG=$!
 	at_exit "kill -KILL $BG 2>/dev/null"
 	for ((i = 0; i < 100; i++)); do

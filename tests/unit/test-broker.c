@@ -3,7 +3,10 @@
  * evidence made in software (softquote.h), resource as JWE decrypted by libjose (an independent
  * JOSE implementation), and the rules around them: one nonce per session used once, a request
  * replayed into another session rejected, expiry, unknown and missing cookies, the session limit,
- * body size limit, bad paths, policy denial naming its rule, one audit line per decision. */
+ * body size limit, bad paths, policy denial naming its rule, one audit line per decision. TDX: a
+ * tee "tdx" session with evidence from cvm-tdxsim's generators (tdxevidence.h) under two test
+ * chains, both roots in the policy, each resource trusting its own; a tampered log, a quote for
+ * another nonce and evidence of the other TEE refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,15 +14,18 @@
 
 #include <cmocka.h>
 #include <jose/jose.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 
 #include "cvm-broker.h"
 #include "softquote.h"
+#include "tdxevidence.h"
 #include "tmptree.h"
 
 #define KEY_TEXT "0123456789abcdef0123456789abcdef"
 
 static struct softquote sq;
+static struct tdxsim_keys tdx_a, tdx_b; /* two test PCK chains (cvm-tdxsim) */
 
 static const char *const boot_events[] = {
         "config", "{\"sha384\":\"aa\",\"source\":\"fw_cfg:opt/cvminit/config\"}",
@@ -40,31 +46,60 @@ static void write_text(const char *path, const char *text) {
         fclose(f);
 }
 
+/* A root's PEM file as a JSON string. */
+static char *pem_json(const char *rel) {
+        _cleanup_free_ uint8_t *p = NULL;
+        json_t *s;
+        char *text;
+        size_t n;
+
+        assert_int_equal(read_file_limited(at(rel), 1U << 16, &p, &n), 0);
+        s = json_stringn((const char *) p, n);
+        text = json_dumps(s, JSON_ENCODE_ANY);
+        json_decref(s);
+        assert_non_null(text);
+        return text;
+}
+
 static void env_open(struct env *e, unsigned max_sessions, uint64_t ttl_ms) {
-        char fp[65], policy[2048], keys[4096];
-        uint8_t d[32];
+        _cleanup_free_ char *policy = NULL, *root_a = pem_json("tdx-a/root.pem"), *root_b = pem_json("tdx-b/root.pem");
+        char fp[65], keys[4096], mrtd[97];
+        uint8_t d[48];
         struct policy *p = NULL;
         errbuf err = {};
         int fd;
 
+        tdxev_sha384("cvm-tdxsim MRTD", 15, d);
+        hex_encode(d, 48, mrtd);
         softquote_fingerprint(&sq, d);
         hex_encode(d, 32, fp);
-        snprintf(policy, sizeof(policy),
+        assert_true(asprintf(&policy,
                  "{\"version\":1,\"resources\":{"
+                 "\"default/tdx/data\":{\"tee\":[\"tdx\"],\"roots\":[%s],"
+                 "\"events\":[{\"operation\":\"config\",\"content\":{\"sha384\":\"aa\"}},"
+                 "{\"operation\":\"model\",\"content\":{\"name\":\"tiny\",\"manifest\":\"bb\"}}]},"
+                 "\"default/tdx/mrtd\":{\"tee\":[\"tdx\",\"tpm\"],\"roots\":[%s],\"trusted_aks\":[\"%s\"],"
+                 "\"registers\":{\"mrtd\":{\"sha384\":\"%s\"},\"rtmr0\":{\"sha384\":\"%s\"}}},"
+                 "\"default/tdx/other-root\":{\"tee\":[\"tdx\"],\"roots\":[%s],\"events\":[{\"operation\":\"config\"}]},"
                  "\"default/disk/data\":{\"tee\":[\"tpm\"],\"trusted_aks\":[\"%s\"],"
                  "\"events\":[{\"operation\":\"config\",\"content\":{\"sha384\":\"aa\"}},"
                  "{\"operation\":\"model\",\"content\":{\"name\":\"tiny\",\"manifest\":\"bb\"}}]},"
                  "\"default/disk/denied\":{\"tee\":[\"tpm\"],\"trusted_aks\":[\"%s\"],"
                  "\"events\":[{\"operation\":\"model\",\"content\":{\"manifest\":\"cc\"}}]},"
                  "\"default/disk/nofile\":{\"tee\":[\"tpm\"],\"trusted_aks\":[\"%s\"],\"events\":[{\"operation\":\"config\"}]}}}",
-                 fp, fp, fp);
-        assert_int_equal(policy_parse(policy, strlen(policy), &p, &err), 0);
+                 root_a, root_a, fp, mrtd, tdxev_fw_rtmr[0], root_b, fp, fp, fp) > 0);
+        if (policy_parse(policy, strlen(policy), &p, &err) < 0)
+                fail_msg("policy: %s", err.msg);
         snprintf(keys, sizeof(keys), "%s", at("keys"));
         mkdir(keys, 0700);
         mkdir(at("keys/default"), 0700);
         mkdir(at("keys/default/disk"), 0700);
         write_text(at("keys/default/disk/data"), KEY_TEXT);
         write_text(at("keys/default/disk/denied"), "secret-denied");
+        mkdir(at("keys/default/tdx"), 0700);
+        write_text(at("keys/default/tdx/data"), "tdx-data-key");
+        write_text(at("keys/default/tdx/mrtd"), "tdx-mrtd-key");
+        write_text(at("keys/default/tdx/other-root"), "tdx-other-root-key");
         if (symlink("data", at("keys/default/disk/link")) < 0 && errno != EEXIST)
                 fail_msg("symlink: %m");
         snprintf(e->audit, sizeof(e->audit), "%s", at("audit.log"));
@@ -112,9 +147,10 @@ struct session_info {
         char nonce[128];
 };
 
-static void auth(struct env *e, struct session_info *s) {
-        struct broker_response rs = call(e, "POST", "/kbs/v0/auth", NULL,
-                                         "{\"version\":\"0.4.0\",\"tee\":\"tpm\",\"extra-params\":\"\"}");
+static void auth_tee(struct env *e, struct session_info *s, const char *tee) {
+        char req[128];
+        snprintf(req, sizeof(req), "{\"version\":\"0.4.0\",\"tee\":\"%s\",\"extra-params\":\"\"}", tee);
+        struct broker_response rs = call(e, "POST", "/kbs/v0/auth", NULL, req);
         json_t *o = json_loads(rs.body, 0, NULL);
         const char *nonce = json_string_value(json_object_get(o, "nonce"));
         uint8_t *raw = NULL;
@@ -132,6 +168,10 @@ static void auth(struct env *e, struct session_info *s) {
         snprintf(s->nonce, sizeof(s->nonce), "%s", nonce);
         json_decref(o);
         broker_response_done(&rs);
+}
+
+static void auth(struct env *e, struct session_info *s) {
+        auth_tee(e, s, "tpm");
 }
 
 /* An attest body for nonce and jwk with evidence bound to bind_nonce (normally the same). */
@@ -442,7 +482,7 @@ static void test_bad_requests(void **state) {
                 "", "{", "[]", "{\"version\":\"0.4.0\",\"tee\":\"tpm\"}",
                 "{\"version\":\"0.3.0\",\"tee\":\"tpm\",\"extra-params\":\"\"}",
                 "{\"version\":\"0.4.0\",\"tee\":\"sev\",\"extra-params\":\"\"}",
-                "{\"version\":\"0.4.0\",\"tee\":\"tdx\",\"extra-params\":\"\"}",
+                "{\"version\":\"0.4.0\",\"tee\":\"snp\",\"extra-params\":\"\"}",
                 "{\"version\":\"0.4.0\",\"tee\":\"tpm\",\"extra-params\":\"\",\"x\":1}",
                 "{\"version\":\"0.4.0\",\"tee\":\"tpm\",\"tee\":\"tpm\",\"extra-params\":\"\"}",
         };
@@ -499,13 +539,140 @@ static void test_jwe_refuses_bad_keys(void **state) {
         json_decref(k);
 }
 
+/* A TDX attest body for nonce and jwk, the quote bound to bind_nonce, with p's deviations. */
+static char *tdx_attest_body(const char *nonce, const char *bind_nonce, const json_t *jwk,
+                             struct tdxevidence_params p) {
+        uint8_t rd[KBS_REPORT_DATA_SIZE];
+        struct tdxsim_td td;
+        json_t *o;
+        char *s;
+
+        assert_int_equal(kbs_proto_report_data(bind_nonce, jwk, rd), 0);
+        p.report_data = rd;
+        p.keys = p.keys ?: &tdx_a;
+        o = json_pack("{s:{s:s, s:O}, s:{s:o, s:s}}", "runtime-data", "nonce", nonce, "tee-pubkey", jwk,
+                      "tee-evidence", "primary_evidence", tdxevidence_make(&p, boot_events, &td),
+                      "additional_evidence", "");
+        s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return s;
+}
+
+static void attest_tdx(struct env *e, const struct session_info *s, const char *bind_nonce, const json_t *pub,
+                       struct tdxevidence_params p, bool ok) {
+        _cleanup_free_ char *body = tdx_attest_body(s->nonce, bind_nonce, pub, p);
+        struct broker_response rs = call(e, "POST", "/kbs/v0/attest", s->cookie, body);
+
+        if (!ok)
+                return expect_error(&rs, 401, "AttestationFailed");
+        if (rs.status != 200)
+                fail_msg("attest: %u %s", rs.status, rs.body);
+        broker_response_done(&rs);
+}
+
+/* SHA-256 of the DER of a PEM certificate, with OpenSSL, in hex. */
+static void cert_sha256(const char *rel, char hex[65]) {
+        FILE *f = fopen(at(rel), "re");
+        unsigned char *der = NULL;
+        uint8_t d[32];
+        X509 *x;
+        int n;
+
+        assert_non_null(f);
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        assert_non_null(x);
+        n = i2d_X509(x, &der);
+        assert_true(n > 0);
+        assert_int_equal(EVP_Digest(der, (size_t) n, d, NULL, EVP_sha256(), NULL), 1);
+        hex_encode(d, 32, hex);
+        OPENSSL_free(der);
+        X509_free(x);
+}
+
+static void test_tdx(void **state) {
+        struct env e = {};
+        struct session_info s1, s2, s3, s4, s5, s6;
+        json_t *priv = new_ec_key(), *pub = public_of(priv), *lines;
+        _cleanup_free_ char *tpm_body = NULL;
+        struct broker_response rs;
+        char root_a[65], root_b[65];
+
+        (void) state;
+        cert_sha256("tdx-a/root.pem", root_a);
+        cert_sha256("tdx-b/root.pem", root_b);
+        env_open(&e, 0, 0);
+        auth_tee(&e, &s1, "tdx");
+        attest_tdx(&e, &s1, s1.nonce, pub, (struct tdxevidence_params) {}, true);
+        rs = call(&e, "GET", "/kbs/v0/resource/default/tdx/data", s1.cookie, NULL);
+        expect_key(&rs, priv, "tdx-data-key", true);
+        rs = call(&e, "GET", "/kbs/v0/resource/default/tdx/mrtd", s1.cookie, NULL); /* mrtd, rtmr0 registers */
+        expect_key(&rs, priv, "tdx-mrtd-key", true);
+        rs = call(&e, "GET", "/kbs/v0/resource/default/disk/data", s1.cookie, NULL);
+        expect_error(&rs, 401, "PolicyDeny");
+        rs = call(&e, "GET", "/kbs/v0/resource/default/tdx/other-root", s1.cookie, NULL);
+        expect_error(&rs, 401, "PolicyDeny");
+        /* Chain B verifies (its root is in the policy), but only the resource naming it trusts it. */
+        auth_tee(&e, &s2, "tdx");
+        attest_tdx(&e, &s2, s2.nonce, pub, (struct tdxevidence_params) { .keys = &tdx_b }, true);
+        rs = call(&e, "GET", "/kbs/v0/resource/default/tdx/data", s2.cookie, NULL);
+        expect_error(&rs, 401, "PolicyDeny");
+        rs = call(&e, "GET", "/kbs/v0/resource/default/tdx/other-root", s2.cookie, NULL);
+        expect_key(&rs, priv, "tdx-other-root-key", true);
+        /* A changed event text; a quote bound to another session's nonce. */
+        auth_tee(&e, &s3, "tdx");
+        attest_tdx(&e, &s3, s3.nonce, pub, (struct tdxevidence_params) { .tamper = 2 }, false);
+        auth_tee(&e, &s4, "tdx");
+        attest_tdx(&e, &s4, s1.nonce, pub, (struct tdxevidence_params) {}, false);
+        /* Evidence of the other TEE in each kind of session. */
+        auth_tee(&e, &s5, "tdx");
+        tpm_body = attest_body(s5.nonce, s5.nonce, pub, boot_events);
+        rs = call(&e, "POST", "/kbs/v0/attest", s5.cookie, tpm_body);
+        expect_error(&rs, 401, "AttestationFailed");
+        auth(&e, &s6);
+        attest_tdx(&e, &s6, s6.nonce, pub, (struct tdxevidence_params) {}, false);
+
+        lines = audit_lines(&e);
+        assert_int_equal(json_array_size(lines), 12);
+        assert_string_equal(field(lines, 0, "action"), "attest");
+        assert_string_equal(field(lines, 0, "decision"), "allowed");
+        assert_string_equal(field(lines, 0, "tee"), "tdx");
+        assert_string_equal(field(lines, 0, "root_sha256"), root_a);
+        assert_string_equal(field(lines, 0, "ak_sha256"), "(null)");
+        assert_string_equal(field(lines, 1, "decision"), "allowed");
+        assert_string_equal(field(lines, 2, "decision"), "allowed");
+        assert_string_equal(field(lines, 3, "rule"), "tee");
+        assert_string_equal(field(lines, 4, "rule"), "roots");
+        assert_string_equal(field(lines, 5, "root_sha256"), root_b);
+        assert_string_equal(field(lines, 6, "rule"), "roots");
+        assert_non_null(strstr(field(lines, 6, "detail"), root_b));
+        assert_string_equal(field(lines, 7, "decision"), "allowed");
+        assert_string_equal(field(lines, 8, "rule"), "evidence");
+        assert_non_null(strstr(field(lines, 8, "detail"), "its digests are not those of its data"));
+        assert_non_null(strstr(field(lines, 9, "detail"), "quote check report-data failed"));
+        assert_non_null(strstr(field(lines, 10, "detail"), "unknown member"));
+        assert_string_equal(field(lines, 11, "tee"), "tpm");
+        assert_string_equal(field(lines, 11, "decision"), "denied");
+        json_decref(lines);
+        json_decref(priv), json_decref(pub);
+        env_close(&e);
+}
+
 static int setup(void **state) {
+        errbuf err = {};
+
         softquote_init(&sq);
-        return tmptree_setup(state);
+        tmptree_setup(state);
+        if (tdxsim_keys_load_or_create(at("tdx-a"), &tdx_a, &err) < 0 ||
+            tdxsim_keys_load_or_create(at("tdx-b"), &tdx_b, &err) < 0)
+                fail_msg("tdxsim keys: %s", err.msg);
+        return 0;
 }
 
 static int teardown(void **state) {
         softquote_done(&sq);
+        tdxsim_keys_done(&tdx_a);
+        tdxsim_keys_done(&tdx_b);
         return tmptree_teardown(state);
 }
 
@@ -517,6 +684,7 @@ int main(void) {
                 cmocka_unit_test(test_cookies_and_expiry),
                 cmocka_unit_test(test_bad_requests),
                 cmocka_unit_test(test_jwe_refuses_bad_keys),
+                cmocka_unit_test(test_tdx),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -193,7 +193,7 @@ static const struct {
         { "bad-model-path-root.json", "models[0].path: '/' is not an absolute path of a model directory other than /" },
         { "bad-model-manifest.json", "models[0].manifest: 'tiny.json' is not an absolute path" },
         { "bad-model-dup.json", "models[1].name: same name as models[0]" },
-        { "bad-model-unknown.json", "models[0].mode: unknown key" },
+        { "bad-model-unknown.json", "models[0].digest: unknown key" },
 };
 
 static void test_bad_fixtures(void **state) {
