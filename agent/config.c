@@ -1210,6 +1210,21 @@ static int parse_api(const json_t *root, struct config *c, errbuf *err) {
         return r;
 }
 
+/* Device-mapper names are one namespace: the disk is /dev/mapper/NAME, a verity model
+ * /dev/mapper/model-NAME (agent/verity.h), so a disk named "model-x" would take verity model x's. */
+static int check_mapper_names(const struct config *c, errbuf *err) {
+        const size_t k = strlen(MODEL_VERITY_MAPPER_PREFIX);
+
+        if (!c->disk || strncmp(c->disk->name, MODEL_VERITY_MAPPER_PREFIX, k) != 0)
+                return 0;
+        for (size_t i = 0; i < c->n_models; i++)
+                if (c->models[i].mode == MODEL_MODE_VERITY && strcmp(c->disk->name + k, c->models[i].name) == 0)
+                        return errbuf_set(err, -EINVAL, "disk.name: \"%s\" is the device-mapper name of verity "
+                                          "model \"%s\" (/dev/mapper/model-NAME): choose another", c->disk->name,
+                                          c->models[i].name);
+        return 0;
+}
+
 static const char *const top_keys[] = { "version", "modules", "mounts", "models", "workload", "disk", "kbs",
                                          "api", "images", NULL };
 
@@ -1249,6 +1264,8 @@ static int parse_document(const json_t *root, struct config *c, errbuf *err) {
                 r = parse_kbs(root, c, err);
         if (r >= 0)
                 r = parse_disk(root, c, err);
+        if (r >= 0)
+                r = check_mapper_names(c, err);
         if (r >= 0)
                 r = parse_api(root, c, err);
         return r;

@@ -43,6 +43,9 @@ struct config_mount {
         uint64_t timeout_ms;
 };
 
+/* A verity model's device-mapper name is this prefix + its name (agent/verity.h). */
+#define MODEL_VERITY_MAPPER_PREFIX "model-"
+
 /* How a model is measured (DESIGN §3 `model` event; docs/config.md "models[]"). */
 enum model_mode {
         MODEL_MODE_FILES,  /* a directory, hashed file by file into a manifest */

@@ -19,7 +19,7 @@
 #include "config.h"
 #include "util.h"
 
-#define VERITY_MAPPER_PREFIX "model-"
+#define VERITY_MAPPER_PREFIX MODEL_VERITY_MAPPER_PREFIX
 #define VERITY_FS "ext4"
 #define VERITY_SALT_MAX 256U
 #define VERITY_VOLUMES_MAX CONFIG_MODELS_MAX

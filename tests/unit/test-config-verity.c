@@ -142,6 +142,10 @@ static void test_bad(void **state) {
                 { "{\"version\": 1, " WORKLOAD ", \"models\": [{" BASE ", " PINS "}], \"disk\": {\"name\": \"d\", "
                   "\"device\": \"SERIAL=d\", \"path\": \"/models\"}}",
                   "disk.path: models[0] (verity) is mounted at or below it before the disk opens" },
+                /* The disk's mapping would take the verity model's /dev/mapper/model-m. */
+                { "{\"version\": 1, " WORKLOAD ", \"models\": [{" BASE ", " PINS "}], \"disk\": {\"name\": \"model-m\", "
+                  "\"device\": \"SERIAL=d\", \"path\": \"/data\"}}",
+                  "disk.name: \"model-m\" is the device-mapper name of verity model \"m\"" },
         };
 
         (void) state;
