@@ -155,16 +155,16 @@ TEST_LIBS_test-devices = $(INIT_LIBS)
 TEST_OBJS_test-modules = $(INIT_O)/modules.o
 TEST_LIBS_test-modules = $(INIT_LIBS)
 # The data disk (agent/disk.c) and what it builds on.
-DISK_OBJS = $(BUILDDIR)/obj/agent/disk.o $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/workload.o \
-	$(INIT_O)/devices.o $(INIT_O)/mounts.o
+DISK_OBJS = $(BUILDDIR)/obj/agent/disk.o $(BUILDDIR)/obj/agent/dm-util.o $(BUILDDIR)/obj/agent/config.o \
+	$(BUILDDIR)/obj/agent/workload.o $(INIT_O)/devices.o $(INIT_O)/mounts.o
 TEST_OBJS_test-disk = $(DISK_OBJS)
 TEST_LIBS_test-disk = $(INIT_LIBS)
 TEST_OBJS_test-config-disk = $(BUILDDIR)/obj/agent/config.o
 # Verity model volumes (agent/verity.c): the config and event on their own, the superblock and root
 # hash on image files made by veritysetup (the host has no device-mapper).
 TEST_OBJS_test-config-verity = $(BUILDDIR)/obj/agent/config.o $(BUILDDIR)/obj/agent/models.o
-TEST_OBJS_test-verity = $(BUILDDIR)/obj/agent/verity.o $(BUILDDIR)/obj/agent/models.o $(BUILDDIR)/obj/agent/config.o \
-	$(INIT_O)/devices.o $(INIT_O)/mounts.o
+TEST_OBJS_test-verity = $(BUILDDIR)/obj/agent/verity.o $(BUILDDIR)/obj/agent/dm-util.o $(BUILDDIR)/obj/agent/models.o \
+	$(BUILDDIR)/obj/agent/config.o $(INIT_O)/devices.o $(INIT_O)/mounts.o
 TEST_LIBS_test-verity = $(INIT_LIBS)
 
 # Programs the QEMU tests put into their guests (test-only scaffolding, never part of cvminit).

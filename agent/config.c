@@ -1295,12 +1295,6 @@ int config_parse(const uint8_t *p, size_t n, struct config **ret, errbuf *err) {
         return 0;
 }
 
-static void strv_free(char **v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
 static void config_disk_free(struct config_disk *d) {
         if (!d)
                 return;

@@ -11,6 +11,7 @@
 
 #include "devices.h"
 #include "disk.h"
+#include "dm-util.h"
 #include "event.h"
 #include "log.h"
 #include "mounts.h"
@@ -118,7 +119,6 @@ static const char *cs_detail(int r, char buf[static 300]) {
         return buf;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(blkid_probe, blkid_free_probe);
 
 static const struct suite *suite_find(const struct config_disk *d) {
@@ -733,32 +733,15 @@ int disk_open(const struct config_disk *d, const uint8_t *key, size_t n, struct 
 
 /* --- closing ---------------------------------------------------------------------------------- */
 
-static void unmount_one(const char *path) {
-        if (umount2(path, 0) == 0)
-                return;
-        if (errno == EBUSY) {
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 200 * 1000 * 1000 }, NULL);
-                if (umount2(path, 0) == 0)
-                        return;
-        }
-        log_warning_errno(errno, "Cannot unmount %s (%m): detaching it.", path);
-        if (umount2(path, MNT_DETACH) < 0)
-                log_warning_errno(errno, "Cannot detach %s: %m", path);
-}
-
 static void close_one(const char *name) {
-        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         char detail[300];
+        bool deferred;
         int r;
 
         cs_setup();
-        r = crypt_init_by_name(&cd, name);
-        if (r >= 0)
-                r = crypt_deactivate_by_name(cd, name, 0);
-        if (r == -EBUSY) {
+        r = dm_deactivate(name, &deferred);
+        if (deferred)
                 log_warning("Disk %s: still in use: closing it once the last user is gone.", name);
-                r = crypt_deactivate_by_name(cd, name, CRYPT_DEACTIVATE_DEFERRED);
-        }
         if (r < 0)
                 log_warning("Disk %s: cannot close it: %s", name, cs_detail(r, detail));
         else
@@ -770,7 +753,7 @@ void disk_close_all(void) {
                 sync();
         while (n_opened > 0) {
                 n_opened--;
-                unmount_one(opened[n_opened].path);
+                dm_unmount(opened[n_opened].path);
                 close_one(opened[n_opened].name);
                 free(opened[n_opened].name);
                 free(opened[n_opened].path);

@@ -162,20 +162,28 @@ int evidence_tpm_json(const struct tpm_quoted *q, const void *eventlog, size_t n
         return 0;
 }
 
+static int read_log(const char *path, struct cel_log *log, errbuf *err) {
+        errbuf e = {};
+        int r = cel_read_file(path, log, &e);
+
+        if (r < 0)
+                return errbuf_set(err, r, "cannot read the measurement log %s: %s", path,
+                                  e.msg[0] ? e.msg : strerror(-r));
+        return 0;
+}
+
 int evidence_tpm(struct mr *mr, const char *log_path, const uint8_t report_data[static KBS_REPORT_DATA_SIZE],
                  json_t **ret, errbuf *err) {
         _cleanup_(tpm_quoted_done) struct tpm_quoted q = {};
         struct cel_log log = {};
         struct buf tcg2 = {};
-        errbuf e = {};
         int r;
 
         /* The log first: what it says must be what the quote then covers (nothing is extended in
          * between: this process is the log's one writer). */
-        r = cel_read_file(log_path, &log, &e);
+        r = read_log(log_path, &log, err);
         if (r < 0)
-                return errbuf_set(err, r, "cannot read the measurement log %s: %s", log_path,
-                                  e.msg[0] ? e.msg : strerror(-r));
+                return r;
         r = evidence_tcg2_log(&log, mr->banks, mr->n_banks, &tcg2, err);
         cel_log_done(&log);
         if (r >= 0)
@@ -227,13 +235,11 @@ int evidence_tdx(const char *log_path, const uint8_t report_data[static KBS_REPO
         struct cel_log log = {};
         struct buf cc = {};
         size_t ccel_len = 0, quote_len = 0;
-        errbuf e = {};
         int r;
 
-        r = cel_read_file(log_path, &log, &e);
+        r = read_log(log_path, &log, err);
         if (r < 0)
-                return errbuf_set(err, r, "cannot read the measurement log %s: %s", log_path,
-                                  e.msg[0] ? e.msg : strerror(-r));
+                return r;
         r = read_ccel(&ccel, &ccel_len, err);
         if (r >= 0)
                 r = evidence_cc_eventlog(&log, ccel, ccel_len, &cc, err);

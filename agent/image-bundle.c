@@ -23,15 +23,9 @@ static const char *const readonly[] = {
         "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 void image_process_done(struct image_process *p) {
-        strv_free(p->args, p->n_args);
-        strv_free(p->env, p->n_env);
+        strv_free_n(p->args, p->n_args);
+        strv_free_n(p->env, p->n_env);
         free(p->cwd);
         *p = (struct image_process) {};
 }

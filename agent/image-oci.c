@@ -333,12 +333,6 @@ int oci_manifest_parse(const uint8_t *p, size_t n, const char *media_type, struc
 
 /* ---- the image config ---- */
 
-static void strv_free(char **v) {
-        for (size_t i = 0; v && v[i]; i++)
-                free(v[i]);
-        free(v);
-}
-
 void oci_config_free(struct oci_image_config *c) {
         if (!c)
                 return;

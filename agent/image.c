@@ -82,12 +82,6 @@ static int on_layer(const struct hash_result *r, void *userdata, errbuf *err) {
         return 0;
 }
 
-static void strv_free(char **v, size_t n) {
-        for (size_t i = 0; v && i < n; i++)
-                free(v[i]);
-        free(v);
-}
-
 /* Every layer blob present (regular, of its size) first, so a missing one is named at once;
  * then all of them hashed by the pool. */
 static int verify_layers(const struct image_state *st, const struct hash_options *o, uint64_t *bytes, errbuf *err) {
@@ -121,7 +115,7 @@ static int verify_layers(const struct image_state *st, const struct hash_options
                 r = hash_paths(c.paths, m->n_layers, &ho, on_layer, &c, err);
         if (r >= 0 && c.next != m->n_layers)
                 r = errbuf_set(err, -EBADFD, "%zu of %zu layer blobs were hashed", c.next, m->n_layers);
-        strv_free(c.paths, m->n_layers);
+        strv_free_n(c.paths, m->n_layers);
         return r;
 }
 
@@ -434,8 +428,8 @@ void images_free(struct images *set) {
         for (size_t i = 0; i < set->n; i++)
                 image_meta_done(&set->v[i].meta);
         free(set->v);
-        strv_free(set->run.exec, set->run.n_exec);
-        strv_free(set->run.env, set->run.n_env);
+        strv_free_n(set->run.exec, set->run.n_exec);
+        strv_free_n(set->run.env, set->run.n_env);
         free(set->run.cwd);
         free(set);
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "devices.h"
+#include "dm-util.h"
 #include "event.h"
 #include "log.h"
 #include "models.h"
@@ -65,8 +66,6 @@ static const char *cs_detail(int r, const struct cs_log_buf *b, char buf[static 
         snprintf(buf, 256, "%s", e ?: strerror(-r));
         return buf;
 }
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct crypt_device *, crypt_free);
 
 /* --- the tree's geometry and the root hash ---------------------------------------------------- */
 
@@ -399,30 +398,11 @@ int verity_open(const struct config_model *m, struct cel_writer *w, errbuf *err)
 
 /* --- closing ---------------------------------------------------------------------------------- */
 
-static void unmount_one(const char *path) {
-        if (umount2(path, 0) == 0)
-                return;
-        if (errno == EBUSY) {
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 200 * 1000 * 1000 }, NULL);
-                if (umount2(path, 0) == 0)
-                        return;
-        }
-        log_warning_errno(errno, "Cannot unmount %s (%m): detaching it.", path);
-        if (umount2(path, MNT_DETACH) < 0)
-                log_warning_errno(errno, "Cannot detach %s: %m", path);
-}
-
 static void deactivate_one(const char *mapper) {
-        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         const char *name = strrchr(mapper, '/') ? strrchr(mapper, '/') + 1 : mapper;
-        int r;
+        bool deferred;
+        int r = dm_deactivate(name, &deferred);
 
-        r = crypt_init_by_name(&cd, name);
-        if (r >= 0)
-                r = crypt_deactivate_by_name(cd, name, 0);
-        /* Busy (a detached mount still holds it): the kernel removes it once the last user is gone. */
-        if (r == -EBUSY)
-                r = crypt_deactivate_by_name(cd, name, CRYPT_DEACTIVATE_DEFERRED);
         if (r < 0)
                 log_warning("Cannot deactivate %s: %s", mapper, strerror(-r));
         else
@@ -432,7 +412,7 @@ static void deactivate_one(const char *mapper) {
 void verity_close_all(void) {
         while (n_opened > 0) {
                 n_opened--;
-                unmount_one(opened[n_opened].path);
+                dm_unmount(opened[n_opened].path);
                 deactivate_one(opened[n_opened].mapper);
                 free(opened[n_opened].mapper);
                 free(opened[n_opened].path);

@@ -64,3 +64,8 @@ bool utf8_valid(const char *s, size_t len);
 /* Opens /dev/null on whichever of fds 0-2 is closed (a process the kernel starts may have none), so
  * no file opened later lands on them. Returns whether fd 2 was open to begin with. */
 bool std_fds_ensure(void);
+
+/* Frees a NULL-terminated string vector (NULL is fine); the _n form frees n entries, for a vector
+ * filled in order that may end early or have holes (an allocation failed half-way). */
+void strv_free(char **v);
+void strv_free_n(char **v, size_t n);

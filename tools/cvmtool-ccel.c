@@ -9,6 +9,7 @@
 #include "cvmtool.h"
 #include "log.h"
 #include "tcg2.h"
+#include "tooljson.h"
 
 #define SUMMARY_TABLE_MAX 72U
 #define SUMMARY_JSON_MAX 4096U
@@ -284,7 +285,6 @@ static json_t *json_event(const struct tcg2_event *e, bool tpm) {
 
 static int show_json(const struct tcg2_log *log, const struct opts *o) {
         json_t *events = json_array(), *banks = json_array(), *root;
-        char *s;
 
         for (unsigned k = 0; banks && k < log->spec_id.n_algs; k++) {
                 const struct tcg2_alg *a = &log->spec_id.algs[k];
@@ -300,13 +300,7 @@ static int show_json(const struct tcg2_log *log, const struct opts *o) {
         root = json_pack("{s:o*, s:o*, s:I, s:s}", "banks", banks, "events",
                          events, "content_size", (json_int_t) log->content_size, "end",
                          log->end == TCG2_END_MARKER ? "marker" : log->end == TCG2_END_PADDING ? "padding" : "data");
-        s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
-        json_decref(root);
-        if (!s)
-                return log_error_errno(ENOMEM, "Out of memory."), EXIT_TRANSIENT;
-        printf("%s\n", s);
-        free(s);
-        return EXIT_OK;
+        return tool_json_print(root);
 }
 
 static int show_acpi_table(const char *path, const uint8_t *p, size_t n, bool json) {
@@ -449,19 +443,16 @@ static int cmd_replay(int argc, char **argv) {
         return r;
 }
 
+static int help(void) {
+        printf("Usage: cvmtool ccel show [--json] [--tpm] FILE\n"
+               "       cvmtool ccel replay [--tpm] FILE\n\n"
+               "Show or replay a TCG2 crypto-agile event log (TDX CCEL, cc_eventlog, or with --tpm a\n"
+               "TPM's binary_bios_measurements). 'cvmtool ccel show --help' for details.\n");
+        return EXIT_OK;
+}
+
 int cmd_ccel(int argc, char **argv) {
-        if (argc < 2)
-                return usage_error("ccel", "expected 'show' or 'replay'");
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-                printf("Usage: cvmtool ccel show [--json] [--tpm] FILE\n"
-                       "       cvmtool ccel replay [--tpm] FILE\n\n"
-                       "Show or replay a TCG2 crypto-agile event log (TDX CCEL, cc_eventlog, or with --tpm a\n"
-                       "TPM's binary_bios_measurements). 'cvmtool ccel show --help' for details.\n");
-                return EXIT_OK;
-        }
-        if (strcmp(argv[1], "show") == 0)
-                return cmd_show(argc - 1, argv + 1);
-        if (strcmp(argv[1], "replay") == 0)
-                return cmd_replay(argc - 1, argv + 1);
-        return usage_error("ccel", "unknown subcommand '%s' (expected 'show' or 'replay')", argv[1]);
+        static const struct verb verbs[] = { { "show", cmd_show }, { "replay", cmd_replay } };
+
+        return run_verb("ccel", verbs, ELEMENTSOF(verbs), "'show' or 'replay'", help, argc, argv);
 }

@@ -330,11 +330,7 @@ static int cmd_verify(int argc, char **argv) {
 }
 
 int cmd_evidence(int argc, char **argv) {
-        if (argc < 2)
-                return usage_error("evidence", "expected 'verify'");
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-                return help();
-        if (strcmp(argv[1], "verify") == 0)
-                return cmd_verify(argc - 1, argv + 1);
-        return usage_error("evidence", "unknown subcommand '%s' (expected 'verify')", argv[1]);
+        static const struct verb verbs[] = { { "verify", cmd_verify } };
+
+        return run_verb("evidence", verbs, ELEMENTSOF(verbs), "'verify'", help, argc, argv);
 }

@@ -11,6 +11,7 @@
 #include "cvmtool.h"
 #include "log.h"
 #include "tdx-quote.h"
+#include "tooljson.h"
 
 #define FIELDS_MAX 64
 #define REPEAT_MAX 1000000U
@@ -374,7 +375,6 @@ static int show_json(const struct tdx_quote *q, size_t n, STACK_OF(X509) *certs)
         json_t *root = json_pack("{s:I, s:I}", "size", (json_int_t) n, "signed_size", (json_int_t) q->signed_len);
         struct field f[FIELDS_MAX];
         size_t k = all_fields(q, f);
-        char *s = NULL;
         int r = root ? 0 : -ENOMEM;
 
         for (size_t i = 0; r >= 0 && i < k; i++) {
@@ -387,14 +387,9 @@ static int show_json(const struct tdx_quote *q, size_t n, STACK_OF(X509) *certs)
         if (r >= 0)
                 r = json_set_path(root, "trailing", json_pack("{s:I, s:b}", "size", (json_int_t) q->trailing, "zero",
                                                               q->trailing_zero));
-        if (r >= 0)
-                s = json_dumps(root, JSON_INDENT(2));
-        json_decref(root);
-        if (!s)
-                return log_error_errno(ENOMEM, "Out of memory."), EXIT_TRANSIENT;
-        printf("%s\n", s);
-        free(s);
-        return EXIT_OK;
+        if (r < 0)
+                json_decref(TAKE_PTR(root));
+        return tool_json_print(root);
 }
 
 static int cmd_show(int argc, char **argv) {
@@ -494,19 +489,16 @@ static int cmd_verify(int argc, char **argv) {
         return print_result(&res);
 }
 
+static int help(void) {
+        printf("Usage: cvmtool quote show [--json] [--allow-trailing] FILE\n"
+               "       cvmtool quote verify FILE --root PEM [--at TIME] [--report-data HEX]\n\n"
+               "Show or verify a TDX quote (version 4 or 5). 'cvmtool quote show --help' and\n"
+               "'cvmtool quote verify --help' for details.\n");
+        return EXIT_OK;
+}
+
 int cmd_quote(int argc, char **argv) {
-        if (argc < 2)
-                return usage_error("quote", "expected 'show' or 'verify'");
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-                printf("Usage: cvmtool quote show [--json] [--allow-trailing] FILE\n"
-                       "       cvmtool quote verify FILE --root PEM [--at TIME] [--report-data HEX]\n\n"
-                       "Show or verify a TDX quote (version 4 or 5). 'cvmtool quote show --help' and\n"
-                       "'cvmtool quote verify --help' for details.\n");
-                return EXIT_OK;
-        }
-        if (strcmp(argv[1], "show") == 0)
-                return cmd_show(argc - 1, argv + 1);
-        if (strcmp(argv[1], "verify") == 0)
-                return cmd_verify(argc - 1, argv + 1);
-        return usage_error("quote", "unknown subcommand '%s' (expected 'show' or 'verify')", argv[1]);
+        static const struct verb verbs[] = { { "show", cmd_show }, { "verify", cmd_verify } };
+
+        return run_verb("quote", verbs, ELEMENTSOF(verbs), "'show' or 'verify'", help, argc, argv);
 }

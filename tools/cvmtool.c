@@ -52,6 +52,18 @@ int usage_error(const char *cmd, const char *format, ...) {
         return EXIT_USAGE;
 }
 
+int run_verb(const char *cmd, const struct verb *verbs, size_t n, const char *expected, int (*help)(void), int argc,
+             char **argv) {
+        if (argc < 2)
+                return usage_error(cmd, "expected %s", expected);
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+                return help();
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(argv[1], verbs[i].name) == 0)
+                        return verbs[i].run(argc - 1, argv + 1);
+        return usage_error(cmd, "unknown subcommand '%s' (expected %s)", argv[1], expected);
+}
+
 static void help(FILE *f) {
         fprintf(f, "Usage: cvmtool COMMAND [OPTIONS] ...\n\nCommands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -20,6 +21,16 @@ int exit_code_from_errno(int r);
 
 /* Prints "cvmtool SUBCOMMAND: message" and a hint to --help; returns EXIT_USAGE. */
 int usage_error(const char *cmd, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+/* A command with verbs ("cvmtool quote show|verify"): runs the verb argv[1] names with argv from it
+ * on, or help() for --help/-h; none or an unknown one is a usage error saying what is expected
+ * (e.g. "'show' or 'verify'"). */
+struct verb {
+        const char *name;
+        int (*run)(int argc, char **argv);
+};
+int run_verb(const char *cmd, const struct verb *verbs, size_t n, const char *expected, int (*help)(void), int argc,
+             char **argv);
 
 int cmd_hash(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);

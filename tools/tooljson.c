@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cvmtool.h"
 #include "log.h"
 #include "tooljson.h"
 #include "util.h"
@@ -50,4 +51,15 @@ const char *tool_json_strerror(int r) {
         default:
                 return strerror(-r);
         }
+}
+
+int tool_json_print(json_t *root) {
+        char *s = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+
+        json_decref(root);
+        if (!s)
+                return log_error_errno(ENOMEM, "Out of memory."), EXIT_TRANSIENT;
+        printf("%s\n", s);
+        free(s);
+        return EXIT_OK;
 }

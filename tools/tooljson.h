@@ -11,3 +11,6 @@
 int tool_json_arg(const char *arg, const char *what, json_t **ret);
 /* Words for the JCS errors (-EDOM, -ELOOP, -EILSEQ, -E2BIG). */
 const char *tool_json_strerror(int r);
+/* Prints root indented by 2 on stdout and drops the reference; root NULL or a failed dump is out
+ * of memory (logged). Returns EXIT_OK or EXIT_TRANSIENT. */
+int tool_json_print(json_t *root);

@@ -19,12 +19,7 @@ runs=${BENCH_VERITY_RUNS:-1}
 avail_mb=$(df -Pm "$TEST_TMP" | awk 'NR == 2 { print $4 }')
 [ "$avail_mb" -gt $((large_gb * 8 + 512)) ] || fail "$TEST_TMP has $avail_mb MiB free: the hash tree of $large_gb GiB needs $((large_gb * 8)) MiB"
 
-qemu_kernel
-initrd=$TEST_TMP/initramfs.cpio.gz
-qemu_initramfs "$initrd" --init "$CVMINIT" \
-	--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
-	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox
-QEMU_INITRD=$initrd
+qemu_cvminit_initrd
 qemu_tpm
 "$TOP/image/mkdisk" sample-model "$TEST_TMP/model"
 

@@ -3,13 +3,25 @@
 #
 #   broker_certs              a test CA and a server certificate for 127.0.0.1, ::1, localhost and
 #                             10.0.2.2 (the host as a QEMU user-network guest sees it): sets
-#                             BROKER_CA (PEM file), BROKER_CERT, BROKER_KEY
+#                             BROKER_CA (PEM file), BROKER_CERT, BROKER_KEY, and CA_SHA256 (the
+#                             CA's DER SHA-256 with openssl: the key-provider event's ca_sha256)
 #   broker_start POLICY KEYS [ARGS...]
 #                             starts cvm-broker on 127.0.0.1 with a free port, audit log
 #                             $TEST_TMP/audit.N.log; sets BROKER_PORT, BROKER_URL, BROKER_PID,
 #                             BROKER_AUDIT; stopped when the test exits
 #   broker_stop               stops the current broker, failing if it reported a sanitizer error
 #   kbs_curl ARGS...          curl against it with the test CA, silent, at most 10 s
+#   broker_disk_key           after broker_certs, with AK_SHA256 set: broker_start with the policy
+#                             TEST_TMP/policy.json that releases default/disk/key (32 random bytes in
+#                             KEYS=TEST_TMP/keys) to a TPM with that AK whose log holds the config and
+#                             the key-provider event (this CA, that resource)
+#   broker_boot_config OUT MODEL DIGEST RAN POLICY KEYS
+#                             a port for a broker started later with --listen 127.0.0.1:$PORT (the
+#                             config, and so the policy, names the broker's URL): a broker with POLICY
+#                             and KEYS started and stopped to learn it; sets PORT. Then the config
+#                             OUT: model "tiny" at MODEL pinned to DIGEST, the kbs at that URL with
+#                             the test CA for default/disk/data (5 s, 3 retries 100 ms apart), and a
+#                             workload `echo ran >RAN` as the caller's uid and gid
 
 CVM_BROKER=${CVM_BROKER:-$BUILDDIR/cvm-broker}
 [ -x "$CVM_BROKER" ] || fail "$CVM_BROKER is not built (make all)"
@@ -30,6 +42,7 @@ broker_certs() {
 	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
 		-extfile "$d/ext" -out "$d/server.pem" 2>/dev/null || fail "openssl: cannot sign the server certificate"
 	BROKER_CA=$d/ca.pem BROKER_CERT=$d/server.pem BROKER_KEY=$d/server.key
+	CA_SHA256=$(openssl x509 -in "$BROKER_CA" -outform der | sha256sum | cut -d' ' -f1)
 }
 
 broker_start() {
@@ -67,4 +80,29 @@ broker_stop() {
 
 kbs_curl() {
 	curl -s --max-time 10 --cacert "$BROKER_CA" "$@"
+}
+
+broker_disk_key() {
+	KEYS=$TEST_TMP/keys
+	mkdir -p "$KEYS/default/disk"
+	head -c 32 /dev/urandom >"$KEYS/default/disk/key"
+	jq -n --arg ak "$AK_SHA256" --arg ca "$CA_SHA256" '{version:1, resources:{"default/disk/key":{
+		tee:["tpm"], trusted_aks:[$ak],
+		events:[{operation:"config"},
+		        {operation:"key-provider", content:{ca_sha256:$ca, resource:"default/disk/key"}}]}}}' \
+		>"$TEST_TMP/policy.json" || fail "broker_disk_key: jq failed"
+	broker_start "$TEST_TMP/policy.json" "$KEYS"
+}
+
+broker_boot_config() {
+	local out=$1 model=$2 digest=$3 ran=$4
+	broker_start "$5" "$6"
+	PORT=$BROKER_PORT
+	broker_stop
+	jq -n --arg m "$model" --arg d "$digest" --rawfile ca "$BROKER_CA" --arg url "https://127.0.0.1:$PORT" \
+		--argjson u "$(id -u)" --argjson g "$(id -g)" --arg out "$ran" \
+		'{version:1, models:[{name:"tiny", path:$m, expect:$d}],
+		  kbs:{url:$url, ca:$ca, resource:"default/disk/data", timeout_ms:5000, retries:3, retry_delay_ms:100},
+		  workload:{exec:["/bin/sh","-c","echo ran >"+$out], env:{PATH:"/usr/bin:/bin"}, user:$u, group:$g}}' \
+		>"$out" || fail "broker_boot_config: jq failed"
 }

@@ -10,6 +10,11 @@
 #                         SWTPM_PORT, SWTPM_PID, SWTPM_STATE.
 #   swtpm_stop            stop the current instance (its TCTI then names a port nobody serves).
 #   swtpm_active_banks    the active banks of the current TPM, one per line, as tpm2_getcap says.
+#   tpm_ak                the AK cvminit quotes with, made by tpm2-tools in the current TPM from the
+#                         template of measurements/tpm-quote.h (the same endorsement seed gives the
+#                         same key): writes TEST_TMP/ak.der (its public key, DER), sets AK_SHA256
+#                         (its sha256sum, the fingerprint policies trust)
+#   need_tools TOOL...    fail unless every TOOL is on PATH
 
 set -euo pipefail
 
@@ -115,3 +120,20 @@ swtpm_active_banks() {
 
 # hex digest of stdin with openssl: hash ALG
 hash_hex() { openssl dgst "-$1" -binary | xxd -p -c 256; }
+
+tpm_ak() {
+	tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
+		-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" \
+		>/dev/null || fail "tpm2_createprimary"
+	tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
+	# Without a resource manager every loaded context stays until flushed (swtpm has three slots).
+	tpm2_flushcontext -t >/dev/null
+	AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
+}
+
+need_tools() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
+	done
+}

@@ -14,9 +14,7 @@ source "$(dirname "$0")/lib-swtpm.sh"
 : "${CVMTOOL:?run through tests/run-tests.sh}"
 CVMINIT=$BUILDDIR/cvminit
 [ -x "$CVMINIT" ] || fail "$CVMINIT is not built (make all)"
-for tool in jq curl socat python3 tpm2_createprimary tpm2_checkquote; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq curl socat python3 tpm2_createprimary tpm2_checkquote
 
 ops() { tr '\036' '\n' <"$1" | jq -r 'select(.)|.content.operation' | tr '\n' ' ' | sed 's/ $//'; }
 pcr_value() { tpm2_pcrread "$1:$2" | sed -nE "s/^ *$2 *: *0x([0-9A-Fa-f]+).*/\1/p" | tr 'A-F' 'a-f'; }
@@ -77,12 +75,7 @@ median_ms() { sort -n "$1" | awk '{ v[NR] = $1 } END { printf "%.1f", v[int((NR 
 # ---------------------------------------------------------------------------------------------
 note "TPM: the AK, as tpm2-tools makes it from the template of measurements/tpm-quote.h"
 swtpm_start sha256
-tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
-	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" >/dev/null ||
-	fail "tpm2_createprimary"
-tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
-tpm2_flushcontext -t >/dev/null
-AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
+tpm_ak
 openssl pkey -pubin -inform der -in "$TEST_TMP/ak.der" -out "$TEST_TMP/ak.pem" || fail "openssl pkey"
 
 note "TPM: the workload uses the API; a stale socket at the path is replaced"

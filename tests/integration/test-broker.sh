@@ -198,16 +198,9 @@ mkdir -p "$M/sub"
 printf 'hello\n' >"$M/a.txt"
 head -c 100000 /dev/urandom >"$M/sub/weights.bin"
 DIGEST=$("$CVMTOOL" manifest --digest "$M")
-# A port for the config (the config, and so the policy, names the broker's URL).
-broker_start "$W/policy.json" "$W/keys"
-PORT=$BROKER_PORT
-broker_stop
+# A port for the config (the config, and so the policy, names the broker's URL), and the config.
 C=$W/boot.json
-jq -n --arg m "$M" --arg d "$DIGEST" --rawfile ca "$BROKER_CA" --arg url "https://127.0.0.1:$PORT" \
-	--argjson u "$(id -u)" --argjson g "$(id -g)" --arg out "$W/workload.out" \
-	'{version:1, models:[{name:"tiny", path:$m, expect:$d}],
-	  kbs:{url:$url, ca:$ca, resource:"default/disk/data", timeout_ms:5000, retries:3, retry_delay_ms:100},
-	  workload:{exec:["/bin/sh","-c","echo ran >"+$out], env:{PATH:"/usr/bin:/bin"}, user:$u, group:$g}}' >"$C"
+broker_boot_config "$C" "$M" "$DIGEST" "$W/workload.out" "$W/policy.json" "$W/keys"
 BANKS=$(swtpm_active_banks | sed 's/^/--bank /' | tr '\n' ' ')
 boot() { # PCR POLICY: cvminit against a broker with POLICY on PORT
 	rm -f "$W/workload.out"

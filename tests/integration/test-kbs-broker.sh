@@ -20,15 +20,7 @@ content() { tr '\036' '\n' <"$1" | jq -c --arg op "$2" 'select(.)|select(.conten
 
 swtpm_start sha256
 broker_certs
-CA_SHA256=$(openssl x509 -in "$BROKER_CA" -outform der | sha256sum | cut -d' ' -f1)
-
-# The AK, as tpm2-tools makes it from the template of measurements/tpm-quote.h.
-tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
-	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" >/dev/null ||
-	fail "tpm2_createprimary"
-tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
-tpm2_flushcontext -t >/dev/null
-AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
+tpm_ak
 
 # A one-file model and its manifest digest: JCS {"alg","files":[{"digest","path","size"}]} by hand.
 M=$TEST_TMP/model

@@ -20,9 +20,7 @@ source "$(dirname "$0")/lib-swtpm.sh"
 : "${CVMTOOL:?run through tests/run-tests.sh}"
 CVMINIT=$BUILDDIR/cvminit
 [ -x "$CVMINIT" ] || fail "$CVMINIT is not built (make all)"
-for tool in jq zstd gzip tar python3 sha256sum; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq zstd gzip tar python3 sha256sum
 BUSYBOX=/bin/busybox
 file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' || [ -x "$BUSYBOX" ] || fail "busybox-static is missing"
 MKL=$TOP/tests/fixtures/oci/make-layout.sh

@@ -41,17 +41,10 @@ printf 'hello\n' >"$M/a.txt"
 head -c 50000 /dev/urandom >"$M/sub/weights.bin"
 DIGEST=$("$CVMTOOL" manifest --digest "$M")
 
-# A free port for the config (which, and so the policy, names the broker's URL).
+# A free port for the config (which, and so the policy, names the broker's URL), and the config.
 printf '{"version":1,"resources":{"a/b/c":{"tee":["tpm"],"trusted_aks":["%064d"],"events":[{"operation":"config"}]}}}' 1 >"$W/port.json"
-broker_start "$W/port.json" "$W/keys"
-PORT=$BROKER_PORT
-broker_stop
 C=$W/boot.json
-jq -n --arg m "$M" --arg d "$DIGEST" --rawfile ca "$BROKER_CA" --arg url "https://127.0.0.1:$PORT" \
-	--argjson u "$(id -u)" --argjson g "$(id -g)" --arg out "$W/workload.out" \
-	'{version:1, models:[{name:"tiny", path:$m, expect:$d}],
-	  kbs:{url:$url, ca:$ca, resource:"default/disk/data", timeout_ms:5000, retries:3, retry_delay_ms:100},
-	  workload:{exec:["/bin/sh","-c","echo ran >"+$out], env:{PATH:"/usr/bin:/bin"}, user:$u, group:$g}}' >"$C"
+broker_boot_config "$C" "$M" "$DIGEST" "$W/workload.out" "$W/port.json" "$W/keys"
 
 # sim KEYS: a fresh simulator (RTMR3 zero) with cvminit's paths pointing into it.
 sim() {

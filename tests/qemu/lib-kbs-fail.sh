@@ -25,9 +25,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../integration/lib-broker.sh"
 : "${CVMTOOL:?run through tests/run-tests.sh (CVMTOOL, BUILDDIR)}"
 CVMINIT=$BUILDDIR/cvminit
 [ -x "$CVMINIT" ] || fail "$CVMINIT is not built"
-for tool in jq tpm2_createprimary sha256sum; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq tpm2_createprimary sha256sum
 KBS_RETRIES=${KBS_RETRIES:-2} KBS_DELAY_MS=${KBS_DELAY_MS:-100} KBS_TIMEOUT_MS=${KBS_TIMEOUT_MS:-20000}
 # Boots that never reach the disk step load no device-mapper or crypto modules.
 MODULES_NET='["virtio_pci", "virtio_blk", "virtio_net"]'
@@ -41,24 +39,9 @@ kbsfail_setup() {
 		mkfs=$(PATH=$PATH:/usr/sbin:/sbin command -v mkfs.ext4) || fail "mkfs.ext4 is missing"
 		extra=(--bin "$mkfs=/usr/sbin/mkfs.ext4")
 	fi
-	qemu_kernel
-	QEMU_INITRD=$TEST_TMP/initramfs.cpio.gz
-	qemu_initramfs "$QEMU_INITRD" --init "$CVMINIT" \
-		--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
-		--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox "${extra[@]}"
-	# The AK from the template of measurements/tpm-quote.h, made by tpm2-tools in the very TPM
-	# state the guest boots with (the same endorsement seed gives the same key).
-	swtpm_start sha256
-	tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
-		-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" \
-		>/dev/null || fail "tpm2_createprimary"
-	tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
-	tpm2_flushcontext -t >/dev/null
-	AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
-	swtpm_stop
-	_qemu_tpm_state=$SWTPM_STATE # lib-qemu's vTPM state directory
+	qemu_cvminit_initrd "${extra[@]}"
+	qemu_tpm_ak
 	broker_certs
-	CA_SHA256=$(openssl x509 -in "$BROKER_CA" -outform der | sha256sum | cut -d' ' -f1)
 }
 
 kbs_config() {

@@ -8,9 +8,16 @@
 #   qemu_kernel                fetch the kernel once (image/fetch-kernel); sets QEMU_KERNEL, QEMU_KVER
 #   qemu_initramfs OUT ARGS..  image/mkinitramfs -o OUT --kernel KERNELDIR ARGS... (and BUILDDIR's
 #                              cvminit-modprobe as /usr/lib/cvminit/modprobe, as `make image` does)
+#   qemu_cvminit_initrd [ARGS..]  qemu_kernel, then the initramfs TEST_TMP/initramfs.cpio.gz with
+#                              CVMINIT as init, image/modules.list and image/dlopen-libs.list, busybox
+#                              as /usr/bin/busybox and /usr/bin/sh, and ARGS (more mkinitramfs
+#                              options); sets QEMU_INITRD
 #   qemu_tpm [BANKS]           give the next boots a vTPM; its state dir is kept across boots (a
 #                              fresh swtpm per boot, so PCRs reset like a real reboot). BANKS, e.g.
 #                              "sha256", runs swtpm_setup --pcr-banks first.
+#   qemu_tpm_ak                qemu_tpm sha256, and the AK cvminit will quote with in it: made by
+#                              tpm2-tools before the first boot, in a swtpm over the very state the
+#                              guest boots with (lib-swtpm.sh tpm_ak); sets AK_SHA256
 #   qemu_disk FILE SERIAL [ro] attach FILE as a virtio-blk disk; the guest sees SERIAL (<= 20 chars)
 #                              in /sys/block/vdX/serial
 #   qemu_config FILE           pass FILE as fw_cfg opt/cvminit/config
@@ -72,6 +79,15 @@ qemu_initramfs() {
 	"$TOP/image/mkinitramfs" -o "$out" --kernel "$KERNELDIR" "${helper[@]}" "$@" || fail "mkinitramfs failed"
 }
 
+qemu_cvminit_initrd() {
+	[ -x "${CVMINIT:-}" ] || fail "qemu_cvminit_initrd: CVMINIT '${CVMINIT:-}' is not built"
+	qemu_kernel
+	QEMU_INITRD=$TEST_TMP/initramfs.cpio.gz
+	qemu_initramfs "$QEMU_INITRD" --init "$CVMINIT" \
+		--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
+		--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox "$@"
+}
+
 qemu_tpm() {
 	_qemu_tpm_state=$(mktemp -d "$TEST_TMP/vtpm.XXXXXX")
 	if [ -n "${1:-}" ]; then
@@ -79,6 +95,13 @@ qemu_tpm() {
 			>"$_qemu_tpm_state/setup.log" 2>&1 ||
 			fail "swtpm_setup --pcr-banks $1 failed: $(cat "$_qemu_tpm_state/setup.log")"
 	fi
+}
+
+qemu_tpm_ak() {
+	swtpm_start sha256
+	tpm_ak
+	swtpm_stop
+	_qemu_tpm_state=$SWTPM_STATE
 }
 
 qemu_disk() {

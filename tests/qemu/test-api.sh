@@ -11,28 +11,11 @@ source "$(dirname "$0")/lib-qemu.sh"
 : "${CVMTOOL:?run through tests/run-tests.sh (CVMTOOL, BUILDDIR)}"
 CVMINIT=$BUILDDIR/cvminit PROBE=$BUILDDIR/tests/qemu/api-probe
 [ -x "$CVMINIT" ] && [ -x "$PROBE" ] || fail "$CVMINIT or $PROBE is not built (make all tests)"
-for tool in jq tpm2_createprimary; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq tpm2_createprimary
 
-qemu_kernel
-initrd=$TEST_TMP/initramfs.cpio.gz
-qemu_initramfs "$initrd" --init "$CVMINIT" \
-	--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
-	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox --bin "$PROBE=/usr/bin/api-probe"
-QEMU_INITRD=$initrd
-
-# The vTPM's AK, as tpm2-tools makes it from the template of measurements/tpm-quote.h, from the
-# very TPM state the guest boots with (the same endorsement seed gives the same AK).
-swtpm_start sha256
-tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
-	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" >/dev/null ||
-	fail "tpm2_createprimary"
-tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
-tpm2_flushcontext -t >/dev/null
-AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
-swtpm_stop
-_qemu_tpm_state=$SWTPM_STATE # lib-qemu's vTPM state directory: the guest boots with this TPM
+qemu_cvminit_initrd --bin "$PROBE=/usr/bin/api-probe"
+# The vTPM and its AK, as tpm2-tools makes it from the very TPM state the guest boots with.
+qemu_tpm_ak
 
 NONCE=$(head -c 32 /dev/urandom | xxd -p -c 64)
 SCRIPT='b=busybox S=/run/cvminit/api.sock

@@ -16,40 +16,15 @@ source "$(dirname "$0")/../integration/lib-broker.sh"
 : "${CVMTOOL:?run through tests/run-tests.sh (CVMTOOL, BUILDDIR)}"
 CVMINIT=$BUILDDIR/cvminit
 [ -x "$CVMINIT" ] || fail "$CVMINIT is not built"
-for tool in jq cryptsetup tpm2_createprimary; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq cryptsetup tpm2_createprimary
 MKFS=$(PATH=$PATH:/usr/sbin:/sbin command -v mkfs.ext4) || fail "mkfs.ext4 is missing"
 
-qemu_kernel
-initrd=$TEST_TMP/initramfs.cpio.gz
-qemu_initramfs "$initrd" --init "$CVMINIT" \
-	--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
-	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox --bin "$MKFS=/usr/sbin/mkfs.ext4"
-QEMU_INITRD=$initrd
-
-# The vTPM's AK, as tpm2-tools makes it from the template of measurements/tpm-quote.h, read from
-# the very TPM state the guest will boot with (the same endorsement seed gives the same AK).
-swtpm_start sha256
-tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
-	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" >/dev/null ||
-	fail "tpm2_createprimary"
-tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
-tpm2_flushcontext -t >/dev/null
-AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
-swtpm_stop
-_qemu_tpm_state=$SWTPM_STATE # lib-qemu's vTPM state directory: the guest boots with this TPM
-
+qemu_cvminit_initrd --bin "$MKFS=/usr/sbin/mkfs.ext4"
+# The vTPM and its AK (from tpm2-tools); the broker releases the disk key to that AK after the
+# config and key-provider events.
+qemu_tpm_ak
 broker_certs
-CA_SHA256=$(openssl x509 -in "$BROKER_CA" -outform der | sha256sum | cut -d' ' -f1)
-KEYS=$TEST_TMP/keys
-mkdir -p "$KEYS/default/disk"
-head -c 32 /dev/urandom >"$KEYS/default/disk/key"
-jq -n --arg ak "$AK_SHA256" --arg ca "$CA_SHA256" '{version:1, resources:{"default/disk/key":{
-	tee:["tpm"], trusted_aks:[$ak],
-	events:[{operation:"config"},
-	        {operation:"key-provider", content:{ca_sha256:$ca, resource:"default/disk/key"}}]}}}' >"$TEST_TMP/policy.json"
-broker_start "$TEST_TMP/policy.json" "$KEYS"
+broker_disk_key
 
 # config OUT SCRIPT: the broker, the disk, and a busybox workload (test config only) that runs
 # SCRIPT and sends the measurement log back over ttyS1. The crypto modules dm-crypt needs are

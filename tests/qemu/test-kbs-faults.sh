@@ -20,21 +20,11 @@ source "$(dirname "$0")/lib-kbs-fail.sh"
 JWE_ENC=$BUILDDIR/tests/helpers/kbs-jwe-enc
 FAKE=$TOP/tests/integration/kbs-fake-broker.sh
 [ -x "$JWE_ENC" ] || fail "$JWE_ENC is not built (make tests)"
-for tool in socat cryptsetup python3; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools socat cryptsetup python3
 
 kbsfail_setup --mkfs
 
-KEYS=$TEST_TMP/keys
-mkdir -p "$KEYS/default/disk"
-head -c 32 /dev/urandom >"$KEYS/default/disk/key"
-jq -n --arg ak "$AK_SHA256" --arg ca "$CA_SHA256" '{version: 1, resources: {"default/disk/key": {
-	tee: ["tpm"], trusted_aks: [$ak],
-	events: [{operation: "config"},
-	         {operation: "key-provider", content: {ca_sha256: $ca, resource: "default/disk/key"}}]}}}' \
-	>"$TEST_TMP/policy.json"
-broker_start "$TEST_TMP/policy.json" "$KEYS"
+broker_disk_key
 DISK=$TEST_TMP/data.img
 "$TOP/image/mkdisk" raw "$DISK" 64M
 FAIL_SCRIPT='echo "workload: ran"'

@@ -21,20 +21,12 @@ source "$(dirname "$0")/../integration/lib-broker.sh"
 : "${CVMTOOL:?run through tests/run-tests.sh (CVMTOOL, BUILDDIR)}"
 CVMINIT=$BUILDDIR/cvminit
 [ -x "$CVMINIT" ] || fail "$CVMINIT is not built"
-for tool in jq cryptsetup tpm2_createprimary zstd python3; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq cryptsetup tpm2_createprimary zstd python3
 [ -x /usr/bin/crun ] || fail "crun is missing (tools/install-deps installs it)"
 MKFS=$(PATH=$PATH:/usr/sbin:/sbin command -v mkfs.ext4) || fail "mkfs.ext4 is missing"
 QEMU_DEADLINE=${QEMU_DEADLINE:-240}
 
-qemu_kernel
-initrd=$TEST_TMP/initramfs.cpio.gz
-qemu_initramfs "$initrd" --init "$CVMINIT" \
-	--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
-	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox --bin "$MKFS=/usr/sbin/mkfs.ext4" \
-	--bin /usr/bin/crun
-QEMU_INITRD=$initrd
+qemu_cvminit_initrd --bin "$MKFS=/usr/sbin/mkfs.ext4" --bin /usr/bin/crun
 
 # The image: busybox-static (gzip layer) and the script that prints what the test checks (zstd).
 S=$TEST_TMP/src
@@ -66,25 +58,9 @@ PLAIN=$TEST_TMP/plain.img
 "$TOP/image/mkdisk" ext4 "$PLAIN" 32M images "$TEST_TMP/images"
 
 # The vTPM's AK and the broker, as in test-disk-kbs.sh.
-swtpm_start sha256
-tpm2_createprimary -C e -g sha256 -G rsa2048:rsassa-sha256:null \
-	-a 'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|restricted|sign' -c "$TEST_TMP/ak.ctx" >/dev/null ||
-	fail "tpm2_createprimary"
-tpm2_readpublic -c "$TEST_TMP/ak.ctx" -f der -o "$TEST_TMP/ak.der" >/dev/null || fail "tpm2_readpublic"
-tpm2_flushcontext -t >/dev/null
-AK_SHA256=$(sha256sum <"$TEST_TMP/ak.der" | cut -d' ' -f1)
-swtpm_stop
-_qemu_tpm_state=$SWTPM_STATE
+qemu_tpm_ak
 broker_certs
-CA_SHA256=$(openssl x509 -in "$BROKER_CA" -outform der | sha256sum | cut -d' ' -f1)
-KEYS=$TEST_TMP/keys
-mkdir -p "$KEYS/default/disk"
-head -c 32 /dev/urandom >"$KEYS/default/disk/key"
-jq -n --arg ak "$AK_SHA256" --arg ca "$CA_SHA256" '{version:1, resources:{"default/disk/key":{
-	tee:["tpm"], trusted_aks:[$ak],
-	events:[{operation:"config"},
-	        {operation:"key-provider", content:{ca_sha256:$ca, resource:"default/disk/key"}}]}}}' >"$TEST_TMP/policy.json"
-broker_start "$TEST_TMP/policy.json" "$KEYS"
+broker_disk_key
 
 # config OUT EXTRA-JSON: broker, disk, the plain disk at /images, and EXTRA (images, workload).
 config() {

@@ -20,16 +20,9 @@ source "$(dirname "$0")/lib-qemu.sh"
 CVMINIT=$BUILDDIR/cvminit
 [ -x "$CVMINIT" ] || fail "$CVMINIT is not built"
 PATH=$PATH:/usr/sbin:/sbin
-for tool in jq veritysetup debugfs sha256sum; do
-	command -v "$tool" >/dev/null || fail "$tool is missing (tools/install-deps installs it)"
-done
+need_tools jq veritysetup debugfs sha256sum
 
-qemu_kernel
-initrd=$TEST_TMP/initramfs.cpio.gz
-qemu_initramfs "$initrd" --init "$CVMINIT" \
-	--modules-from "$TOP/image/modules.list" --libs-from "$TOP/image/dlopen-libs.list" \
-	--file /usr/bin/busybox=/bin/busybox --link /usr/bin/sh=busybox
-QEMU_INITRD=$initrd
+qemu_cvminit_initrd
 qemu_tpm
 
 note "image/mkverity: a sample model in a 64 MiB verity volume"

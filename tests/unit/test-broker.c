@@ -18,6 +18,7 @@
 #include <openssl/rsa.h>
 
 #include "cvm-broker.h"
+#include "pemcert.h"
 #include "softquote.h"
 #include "tdxevidence.h"
 #include "tmptree.h"
@@ -572,22 +573,10 @@ static void attest_tdx(struct env *e, const struct session_info *s, const char *
 
 /* SHA-256 of the DER of a PEM certificate, with OpenSSL, in hex. */
 static void cert_sha256(const char *rel, char hex[65]) {
-        FILE *f = fopen(at(rel), "re");
-        unsigned char *der = NULL;
         uint8_t d[32];
-        X509 *x;
-        int n;
 
-        assert_non_null(f);
-        x = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        assert_non_null(x);
-        n = i2d_X509(x, &der);
-        assert_true(n > 0);
-        assert_int_equal(EVP_Digest(der, (size_t) n, d, NULL, EVP_sha256(), NULL), 1);
+        X509_free(pemcert_read(at(rel), d));
         hex_encode(d, 32, hex);
-        OPENSSL_free(der);
-        X509_free(x);
 }
 
 static void test_tdx(void **state) {

@@ -10,23 +10,12 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "configparse.h"
 
 #define WORKLOAD "\"workload\": {\"exec\": [\"/bin/app\"]}"
 
-static struct config *parse(const char *text, int expect_r, const char *expect_msg) {
-        struct config *c = NULL;
-        errbuf err = {};
-        int r = config_parse((const uint8_t *) text, strlen(text), &c, &err);
-
-        if (r != expect_r)
-                fail_msg("config_parse returned %d (%s), expected %d: %s", r, err.msg, expect_r, text);
-        if (expect_msg && !strstr(err.msg, expect_msg))
-                fail_msg("message '%s' does not contain '%s'", err.msg, expect_msg);
-        return c;
-}
-
 static void test_full(void **state) {
-        _cleanup_(config_freep) struct config *c = parse(
+        _cleanup_(config_freep) struct config *c = configparse_text(
                 "{\"version\": 1, " WORKLOAD ", \"disk\": {\"name\": \"data\", \"device\": \"SERIAL=cvm-data\", "
                 "\"path\": \"/var/lib/app\", \"format\": \"never\", \"cipher\": \"aes-xts-plain64\", "
                 "\"integrity\": \"none\", \"fs\": \"ext4\", \"options\": \"nosuid,nodev,noexec\", \"timeout_ms\": 2500}}",
@@ -47,11 +36,11 @@ static void test_full(void **state) {
 }
 
 static void test_defaults(void **state) {
-        _cleanup_(config_freep) struct config *c = parse(
+        _cleanup_(config_freep) struct config *c = configparse_text(
                 "{\"version\": 1, " WORKLOAD ", \"disk\": {\"name\": \"d\", \"device\": \"/dev/vdb\", \"path\": \"/data\"}}",
                 0, NULL);
-        _cleanup_(config_freep) struct config *none = parse("{\"version\": 1, " WORKLOAD "}", 0, NULL);
-        _cleanup_(config_freep) struct config *gcm = parse(
+        _cleanup_(config_freep) struct config *none = configparse_text("{\"version\": 1, " WORKLOAD "}", 0, NULL);
+        _cleanup_(config_freep) struct config *gcm = configparse_text(
                 "{\"version\": 1, " WORKLOAD ", \"disk\": {\"name\": \"d\", \"device\": \"/dev/vdb\", \"path\": \"/data\", "
                 "\"cipher\": \"aes-gcm-random\"}}",
                 0, NULL);
@@ -105,18 +94,18 @@ static void test_bad(void **state) {
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_null(parse(bad[i].text, -EINVAL, bad[i].message));
+                assert_null(configparse_text(bad[i].text, -EINVAL, bad[i].message));
 }
 
 static void test_serial_mount(void **state) {
-        _cleanup_(config_freep) struct config *c = parse(
+        _cleanup_(config_freep) struct config *c = configparse_text(
                 "{\"version\": 1, " WORKLOAD ", \"mounts\": [{\"device\": \"SERIAL=models 01\", \"path\": \"/models\", "
                 "\"fs\": \"ext4\"}]}",
                 0, NULL);
 
         (void) state;
         assert_string_equal(c->mounts[0].device, "SERIAL=models 01");
-        assert_null(parse("{\"version\": 1, " WORKLOAD ", \"mounts\": [{\"device\": \"SERIAL=a\\nb\", \"path\": \"/m\", "
+        assert_null(configparse_text("{\"version\": 1, " WORKLOAD ", \"mounts\": [{\"device\": \"SERIAL=a\\nb\", \"path\": \"/m\", "
                           "\"fs\": \"ext4\"}]}",
                           -EINVAL, "mounts[0].device"));
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "configparse.h"
 #include "event.h"
 #include "jcs.h"
 #include "models.h"
@@ -22,20 +23,8 @@
 #define BASE "\"name\": \"m\", \"mode\": \"verity\", \"device\": \"SERIAL=cvm-model\", \"path\": \"/models/m\""
 #define PINS "\"root_hash\": \"" ROOT "\", \"data_blocks\": 1291"
 
-static struct config *parse(const char *text, int expect_r, const char *expect_msg) {
-        struct config *c = NULL;
-        errbuf err = {};
-        int r = config_parse((const uint8_t *) text, strlen(text), &c, &err);
-
-        if (r != expect_r)
-                fail_msg("config_parse returned %d (%s), expected %d: %s", r, err.msg, expect_r, text);
-        if (expect_msg && !strstr(err.msg, expect_msg))
-                fail_msg("message '%s' does not contain '%s'", err.msg, expect_msg);
-        return c;
-}
-
 static void test_full(void **state) {
-        _cleanup_(config_freep) struct config *c = parse(
+        _cleanup_(config_freep) struct config *c = configparse_text(
                 MODEL("\"name\": \"llama\", \"mode\": \"verity\", \"device\": \"LABEL=llama\", \"path\": \"/models/llama\", "
                       "\"root_hash\": \"" ROOT "\", \"data_blocks\": 4096, \"hash_offset\": 20971520, \"timeout_ms\": 2500"),
                 0, NULL);
@@ -57,12 +46,12 @@ static void test_full(void **state) {
 }
 
 static void test_defaults(void **state) {
-        _cleanup_(config_freep) struct config *c = parse(
+        _cleanup_(config_freep) struct config *c = configparse_text(
                 "{\"version\": 1, " WORKLOAD ", \"models\": [{" BASE ", " PINS "}, {\"name\": \"f\", \"path\": \"/models/f\", "
                 "\"expect\": \"sha256:" ROOT "\"}]}",
                 0, NULL);
         /* Upper-case hex is the same hash. */
-        _cleanup_(config_freep) struct config *upper = parse(
+        _cleanup_(config_freep) struct config *upper = configparse_text(
                 MODEL(BASE ", \"root_hash\": \"D883C1EBD12C93D1087699ED93F541EF5DAC248DA9B70A3583B7DF80C4799B41\", "
                       "\"data_blocks\": 1291"),
                 0, NULL);
@@ -150,17 +139,17 @@ static void test_bad(void **state) {
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_null(parse(bad[i].text, -EINVAL, bad[i].message));
+                assert_null(configparse_text(bad[i].text, -EINVAL, bad[i].message));
 }
 
 static void test_limits(void **state) {
-        _cleanup_(config_freep) struct config *big = parse(
+        _cleanup_(config_freep) struct config *big = configparse_text(
                 MODEL(BASE ", \"root_hash\": \"" ROOT "\", \"data_blocks\": 68719476736"), 0, NULL);
-        _cleanup_(config_freep) struct config *far = parse(
+        _cleanup_(config_freep) struct config *far = configparse_text(
                 MODEL(BASE ", " PINS ", \"hash_offset\": 4503599627370496"), 0, NULL);
-        _cleanup_(config_freep) struct config *gap = parse(MODEL(BASE ", " PINS ", \"hash_offset\": 5292032"), 0, NULL);
+        _cleanup_(config_freep) struct config *gap = configparse_text(MODEL(BASE ", " PINS ", \"hash_offset\": 5292032"), 0, NULL);
         /* A files-mode model may sit below the disk's mount point (measured after it opens). */
-        _cleanup_(config_freep) struct config *files = parse(
+        _cleanup_(config_freep) struct config *files = configparse_text(
                 "{\"version\": 1, " WORKLOAD ", \"models\": [{\"name\": \"f\", \"path\": \"/data/f\", \"expect\": \"sha256:" ROOT
                 "\"}], \"disk\": {\"name\": \"d\", \"device\": \"SERIAL=d\", \"path\": \"/data\"}}",
                 0, NULL);
@@ -195,7 +184,7 @@ static void test_fixture(void **state) {
 
 /* DESIGN §3: {"name","mode":"verity","root_hash":"<hex>","data_blocks":N}, written out by hand. */
 static void test_event(void **state) {
-        _cleanup_(config_freep) struct config *c = parse(MODEL(BASE ", " PINS), 0, NULL);
+        _cleanup_(config_freep) struct config *c = configparse_text(MODEL(BASE ", " PINS), 0, NULL);
         _cleanup_free_ char *text = NULL, *full = NULL;
         json_t *o = NULL;
         size_t n;

@@ -35,22 +35,13 @@ static struct config_disk disk_cfg(const char *integrity) {
 /* Runs a shell command in tmpdir; 77 = a tool is missing (the test is skipped). */
 static void sh(const char *fmt, ...) _printf_(1, 2);
 static void sh(const char *fmt, ...) {
-        char cmd[4096], full[4600];
         va_list ap;
-        int st;
 
         va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        tmptree_vsh("command -v cryptsetup >/dev/null || exit 77; "
+                    "printf " KEY_HEX " | xxd -r -p >key.bin; printf " OTHER_HEX " | xxd -r -p >other.bin",
+                    fmt, ap);
         va_end(ap);
-        snprintf(full, sizeof(full),
-                 "set -e; PATH=$PATH:/usr/sbin:/sbin; cd '%s'; command -v cryptsetup >/dev/null || exit 77; "
-                 "printf %s | xxd -r -p >key.bin; printf %s | xxd -r -p >other.bin; %s",
-                 tmpdir, KEY_HEX, OTHER_HEX, cmd);
-        st = system(full);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
-                skip();
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail_msg("command failed: %s", cmd);
 }
 
 /* cryptsetup luksFormat with a fast KDF, as cvminit's own key slots have (docs/disk.md). */

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <openssl/pem.h>
 
+#include "pemcert.h"
 #include "tdxevidence.h"
 #include "tdx-verify.h"
 #include "tmptree.h"
@@ -48,21 +49,9 @@ static void read_fixture(const char *name, uint8_t **p, size_t *n) {
 /* Roots from a PEM file with OpenSSL, and the SHA-256 of the first one's DER. */
 static STACK_OF(X509) *load_roots(const char *path, uint8_t sha256[32]) {
         STACK_OF(X509) *s = sk_X509_new_null();
-        FILE *f = fopen(path, "re");
-        unsigned char *der = NULL;
-        X509 *x;
-        int n;
 
         assert_non_null(s);
-        assert_non_null(f);
-        x = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        assert_non_null(x);
-        n = i2d_X509(x, &der);
-        assert_true(n > 0);
-        assert_int_equal(EVP_Digest(der, (size_t) n, sha256, NULL, EVP_sha256(), NULL), 1);
-        OPENSSL_free(der);
-        assert_true(sk_X509_push(s, x) > 0);
+        assert_true(sk_X509_push(s, pemcert_read(path, sha256)) > 0);
         return s;
 }
 

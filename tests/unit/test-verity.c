@@ -27,20 +27,11 @@
 /* Runs a shell command in tmpdir; 77 = a tool is missing (the test is skipped). */
 static void sh(const char *fmt, ...) _printf_(1, 2);
 static void sh(const char *fmt, ...) {
-        char cmd[4096], full[4600];
         va_list ap;
-        int st;
 
         va_start(ap, fmt);
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        tmptree_vsh("command -v veritysetup >/dev/null || exit 77", fmt, ap);
         va_end(ap);
-        snprintf(full, sizeof(full), "set -e; PATH=$PATH:/usr/sbin:/sbin; cd '%s'; command -v veritysetup >/dev/null || exit 77; %s",
-                 tmpdir, cmd);
-        st = system(full);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
-                skip();
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail_msg("command failed: %s", cmd);
 }
 
 /* mk NAME BLOCKS [veritysetup options]: BLOCKS data blocks of a fixed pattern (sparse zeros after the

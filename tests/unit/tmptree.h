@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* A temporary directory tree for unit tests that need files: created by tmptree_setup (a cmocka
- * group/test setup), removed with everything in it by tmptree_teardown. Include after cmocka.h. */
+ * group/test setup), removed with everything in it by tmptree_teardown; tmptree_vsh runs a shell
+ * command there (tests that make their files with outside tools). Include after cmocka.h. */
 #pragma once
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *tmpdir;
@@ -58,4 +61,20 @@ static inline void put(const char *rel, const char *content) {
         assert_true(fd >= 0);
         assert_int_equal(write(fd, content, strlen(content)), (ssize_t) strlen(content));
         close(fd);
+}
+
+/* Runs "set -e; PATH=$PATH:/usr/sbin:/sbin; cd TMPDIR; PRELUDE; CMD" with CMD formatted from fmt and
+ * ap: exit status 77 (the PRELUDE's way to say a tool is missing) skips the test, any other failure
+ * fails it. */
+static inline void tmptree_vsh(const char *prelude, const char *fmt, va_list ap) {
+        char cmd[4096], full[4096 + 1024];
+        int st;
+
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        snprintf(full, sizeof(full), "set -e; PATH=$PATH:/usr/sbin:/sbin; cd '%s'; %s; %s", tmpdir, prelude, cmd);
+        st = system(full);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
+                skip();
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                fail_msg("command failed: %s", cmd);
 }
