@@ -217,6 +217,8 @@ $(BUILDDIR)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(wildcard measurements/*.h) $$(F
 
 FUZZ_SRCS_fuzz-config = agent/config.c agent/config.h
 FUZZ_SRCS_fuzz-oci = agent/image-oci.c agent/image-oci.h
+FUZZ_SRCS_fuzz-unpack = agent/image-unpack.c agent/image-unpack.h agent/image-oci.h
+FUZZ_LIBS_fuzz-unpack = $(ARCHIVE_LIBS)
 # The KBS client's reading of broker answers (FUZZ_LIBS_<name>: libraries a target needs beyond LIBS).
 FUZZ_SRCS_fuzz-kbs-client = agent/kbs.c agent/jwe.c agent/secret.c agent/evidence.c agent/config.c $(wildcard agent/*.h)
 FUZZ_LIBS_fuzz-kbs-client = $(KBS_LIBS)
