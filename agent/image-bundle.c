@@ -285,25 +285,27 @@ static int add_mount(json_t *mounts, const char *dest, const char *type, const c
         return m && json_array_append_new(mounts, m) == 0 ? 0 : -ENOMEM;
 }
 
+/* The container's own file systems (runtime-spec's defaults, /sys and cgroups read-only). */
+static const struct {
+        const char *dest, *type, *source, *options;
+} base_mounts[] = {
+        { "/proc", "proc", "proc", "nosuid,noexec,nodev" },
+        { "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k" },
+        { "/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620" },
+        /* No size: half the VM's memory, the kernel's default (data loaders use /dev/shm heavily). */
+        { "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777" },
+        { "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev" },
+        { "/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro" },
+        { "/sys/fs/cgroup", "cgroup", "cgroup", "nosuid,noexec,nodev,relatime,ro" },
+};
+
 static json_t *mounts(const struct image_bundle_options *o) {
         json_t *m = json_array();
         int r = m ? 0 : -ENOMEM;
 
-        if (r >= 0)
-                r = add_mount(m, "/proc", "proc", "proc", "nosuid,noexec,nodev");
-        if (r >= 0)
-                r = add_mount(m, "/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
-        if (r >= 0)
-                r = add_mount(m, "/dev/pts", "devpts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620");
-        /* No size: half the VM's memory, the kernel's default (data loaders use /dev/shm heavily). */
-        if (r >= 0)
-                r = add_mount(m, "/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777");
-        if (r >= 0)
-                r = add_mount(m, "/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev");
-        if (r >= 0)
-                r = add_mount(m, "/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro");
-        if (r >= 0)
-                r = add_mount(m, "/sys/fs/cgroup", "cgroup", "cgroup", "nosuid,noexec,nodev,relatime,ro");
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(base_mounts); i++)
+                r = add_mount(m, base_mounts[i].dest, base_mounts[i].type, base_mounts[i].source,
+                              base_mounts[i].options);
         if (r >= 0 && o->resolv_conf)
                 r = add_mount(m, "/etc/resolv.conf", "bind", "/etc/resolv.conf", "rbind,ro,nosuid,nodev,noexec");
         if (r >= 0 && o->api_socket)
