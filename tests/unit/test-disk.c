@@ -12,8 +12,6 @@
 
 #include <cmocka.h>
 
-#include <sys/wait.h>
-
 #include "tmptree.h"
 
 #include "disk.h"
@@ -32,21 +30,11 @@ static struct config_disk disk_cfg(const char *integrity) {
                                       .timeout_ms = 1000 };
 }
 
-/* Runs a shell command in tmpdir; 77 = a tool is missing (the test is skipped). */
-static void sh(const char *fmt, ...) _printf_(1, 2);
-static void sh(const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        tmptree_vsh("command -v cryptsetup >/dev/null || exit 77; "
-                    "printf " KEY_HEX " | xxd -r -p >key.bin; printf " OTHER_HEX " | xxd -r -p >other.bin",
-                    fmt, ap);
-        va_end(ap);
+/* Makes the images of case_ in tmpdir (tests/fixtures/disk/make-images.sh, with cryptsetup, mkfs.ext4,
+ * dd/printf; key.bin and other.bin hold KEY_HEX and OTHER_HEX); skips the test without cryptsetup. */
+static void images(const char *case_) {
+        tmptree_fixture_script("disk/make-images.sh", case_);
 }
-
-/* cryptsetup luksFormat with a fast KDF, as cvminit's own key slots have (docs/disk.md). */
-#define LUKS2_FORMAT "cryptsetup luksFormat -q --disable-locks --type luks2 --pbkdf pbkdf2 " \
-                     "--pbkdf-force-iterations 1000 --sector-size 4096 "
 
 static void digest_of(const char *file, uint8_t out[HASH_MAX_SIZE]) {
         _cleanup_free_ uint8_t *p = NULL;
@@ -79,9 +67,7 @@ static void expect(const char *file, const char *integrity, const uint8_t *k, in
 
 static void test_blank_and_data(void **state) {
         (void) state;
-        sh("truncate -s 32M blank.img; cp blank.img late.img; cp blank.img data.img; "
-           "printf x | dd of=data.img bs=1 seek=777 conv=notrunc status=none; "
-           "printf x | dd of=late.img bs=1 seek=$((1024 * 1024)) conv=notrunc status=none");
+        images("blank-and-data");
         expect("blank.img", NULL, key, 0, DISK_BLANK, NULL);
         expect("data.img", NULL, key, -EMEDIUMTYPE, 0,
                "holds no signature libblkid knows, but it is not empty either (byte 777 is not zero)");
@@ -91,28 +77,22 @@ static void test_blank_and_data(void **state) {
 
 static void test_other_contents(void **state) {
         (void) state;
-        sh("truncate -s 32M ext4.img; mkfs.ext4 -q -F -L stuff -U 5e1d0f0c-7d44-4a47-8f0e-2d2b4a3c1e10 ext4.img");
+        images("ext4");
         expect("ext4.img", NULL, key, -EMEDIUMTYPE, 0,
                "it holds ext4 (label 'stuff', UUID 5e1d0f0c-7d44-4a47-8f0e-2d2b4a3c1e10), not a LUKS2 volume");
-        /* An MBR with one Linux partition (type 0x83 from sector 2048) and the 55 AA signature (octal:
-         * /bin/sh's printf may not know \x). */
-        sh("truncate -s 32M mbr.img; printf '\\000\\000\\041\\000\\203\\000\\000\\000\\000\\010\\000\\000\\000\\100\\000\\000' "
-           "| dd of=mbr.img bs=1 seek=446 conv=notrunc status=none; "
-           "printf '\\125\\252' | dd of=mbr.img bs=1 seek=510 conv=notrunc status=none");
+        /* An MBR with one Linux partition (type 0x83 from sector 2048) and the 55 AA signature. */
+        images("mbr");
         expect("mbr.img", NULL, key, -EMEDIUMTYPE, 0, "it holds a dos partition table");
-        sh("truncate -s 32M luks1.img; cryptsetup luksFormat -q --disable-locks --type luks1 --pbkdf-force-iterations 1000 "
-           "--key-file key.bin luks1.img");
+        images("luks1");
         expect("luks1.img", NULL, key, -EMEDIUMTYPE, 0, "it holds a LUKS1 volume; cvminit opens LUKS2 only");
         /* ext4's superblock (at 1 KiB) copied into a LUKS2 header's padding: both are found. */
-        sh("truncate -s 32M two.img; " LUKS2_FORMAT "--key-file key.bin two.img; "
-           "dd if=ext4.img of=two.img bs=1024 skip=1 seek=1 count=1 conv=notrunc status=none");
+        images("two");
         expect("two.img", NULL, key, -ENOTUNIQ, 0, "it holds several signatures (");
 }
 
 static void test_luks(void **state) {
         (void) state;
-        sh("truncate -s 32M foreign.img; " LUKS2_FORMAT "--key-file key.bin foreign.img; "
-           "cp foreign.img other.img; " LUKS2_FORMAT "--key-file other.bin other.img");
+        images("luks");
         expect("foreign.img", "none", key, 0, DISK_FOREIGN, NULL);
         expect("other.img", "none", key, -EPERM, 0,
                "with 1 key slot(s), none of which opens with the released key: refusing it");
@@ -121,19 +101,13 @@ static void test_luks(void **state) {
                "encrypted with aes-xts-plain64 and integrity none, but the config says aes-xts-plain64 with "
                "integrity hmac-sha256");
         /* A key slot whose KDF costs more than cvminit allows is not tried. */
-        sh("truncate -s 32M costly.img; cryptsetup luksFormat -q --disable-locks --type luks2 --pbkdf argon2id "
-           "--pbkdf-force-iterations 65 --pbkdf-memory 32 --pbkdf-parallel 1 --key-file key.bin costly.img");
+        images("costly");
         expect("costly.img", "none", key, -EPERM, 0, "some were not tried: their KDF costs more than cvminit allows");
 }
 
 static void test_stages(void **state) {
         (void) state;
-        sh("truncate -s 32M wiped.img; " LUKS2_FORMAT "--subsystem cvminit:wiped --key-file key.bin wiped.img; "
-           "cp wiped.img ready.img; cryptsetup config --disable-locks --subsystem cvminit:ready ready.img; "
-           "cp wiped.img formatted.img; cryptsetup config --disable-locks --subsystem cvminit:formatted formatted.img; "
-           "cp formatted.img restart.img; cryptsetup luksKillSlot -q --disable-locks restart.img 0 </dev/null 2>/dev/null; "
-           "cp wiped.img future.img; cryptsetup config --disable-locks --subsystem cvminit:encrypted-twice future.img; "
-           "cp formatted.img formatted-other.img");
+        images("stages");
         expect("wiped.img", "none", key, 0, DISK_WIPED, NULL);
         expect("ready.img", "none", key, 0, DISK_READY, NULL);
         expect("formatted.img", "none", key, 0, DISK_FORMATTED, NULL);
@@ -149,13 +123,10 @@ static void test_damaged(void **state) {
         (void) state;
         /* Both copies of the JSON area overwritten (primary at 4 KiB, secondary at 16 + 4 KiB): the
          * checksums fail, libcryptsetup loads neither, blkid still sees the magic. */
-        sh("truncate -s 32M damaged.img; " LUKS2_FORMAT "--key-file key.bin damaged.img; "
-           "for o in 4096 20480; do head -c 512 /dev/zero | tr '\\0' 'Z' | "
-           "dd of=damaged.img bs=1 seek=$o conv=notrunc status=none; done");
+        images("damaged");
         expect("damaged.img", "none", key, -EUCLEAN, 0, "it holds a LUKS header that libcryptsetup cannot load");
         /* One copy damaged: the other one opens it (libcryptsetup's own recovery). */
-        sh("truncate -s 32M half.img; " LUKS2_FORMAT "--key-file key.bin half.img; "
-           "head -c 512 /dev/zero | tr '\\0' 'Z' | dd of=half.img bs=1 seek=20480 conv=notrunc status=none");
+        images("half");
         struct config_disk d = disk_cfg("none");
         enum disk_state st;
         errbuf err = {};

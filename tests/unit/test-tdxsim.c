@@ -95,8 +95,22 @@ static void test_report_generations(void **state) {
         tdxsim_done(&s);
 }
 
+/* What tdxsim_keys_load_or_create writes to its directory (tools/cvm-tdxsim-keys.c). */
+static const char *const key_files[] = {
+        "root.key", "root.pem", "intermediate.key", "intermediate.pem", "pck.key", "pck.pem", "attestation.key", "chain.pem",
+};
+
+/* Copies from_dir/from to to_dir/to with cp (an argv, no shell). */
+static void copy_key_file(const char *from_dir, const char *from, const char *to_dir, const char *to) {
+        _cleanup_free_ char *src = NULL, *dst = NULL;
+
+        assert_true(asprintf(&src, "%s/%s", from_dir, from) > 0);
+        assert_true(asprintf(&dst, "%s/%s", to_dir, to) > 0);
+        tmptree_run((const char *const[]) { "cp", src, dst, NULL });
+}
+
 static void test_keys_and_quote(void **state) {
-        _cleanup_free_ char *dir = NULL, *partial = NULL, *cmd = NULL;
+        _cleanup_free_ char *dir = NULL, *partial = NULL;
         struct tdxsim s = {};
         struct tdxsim_keys again = {};
         struct tdxsim_report *r;
@@ -128,13 +142,12 @@ static void test_keys_and_quote(void **state) {
         /* a directory with some of the files, or a key that does not match its certificate */
         assert_true(asprintf(&partial, "%s/partial", tmpdir) > 0);
         assert_int_equal(mkdir(partial, 0700), 0);
-        assert_true(asprintf(&cmd, "cp %s/root.pem %s/", dir, partial) > 0);
-        assert_int_equal(system(cmd), 0);
+        copy_key_file(dir, "root.pem", partial, "root.pem");
         assert_int_equal(tdxsim_keys_load_or_create(partial, &again, &err), -EBADMSG);
         assert_non_null(strstr(err.msg, "incomplete"));
-        free(cmd);
-        assert_true(asprintf(&cmd, "cp %s/* %s/ && cp %s/root.key %s/pck.key", dir, partial, dir, partial) > 0);
-        assert_int_equal(system(cmd), 0);
+        for (size_t i = 0; i < ELEMENTSOF(key_files); i++)
+                copy_key_file(dir, key_files[i], partial, key_files[i]);
+        copy_key_file(dir, "root.key", partial, "pck.key");
         assert_int_equal(tdxsim_keys_load_or_create(partial, &again, &err), -EBADMSG);
         assert_non_null(strstr(err.msg, "does not match"));
         tdxsim_done(&s);

@@ -15,35 +15,17 @@
 
 #include <cmocka.h>
 
-#include <sys/wait.h>
-
 #include "tmptree.h"
 
 #include "hashalg.h"
 #include "verity.h"
 
-#define SALT "00112233445566778899aabbccddeeff"
-
-/* Runs a shell command in tmpdir; 77 = a tool is missing (the test is skipped). */
-static void sh(const char *fmt, ...) _printf_(1, 2);
-static void sh(const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        tmptree_vsh("command -v veritysetup >/dev/null || exit 77", fmt, ap);
-        va_end(ap);
+/* Makes the images of case_ in tmpdir with tests/fixtures/verity/make-images.sh: veritysetup's mk
+ * NAME BLOCKS writes BLOCKS data blocks of a fixed pattern (sparse zeros after the first 64 KiB), the
+ * tree right after them, and NAME.root and NAME.hashblocks with what veritysetup printed. */
+static void images(const char *case_) {
+        tmptree_fixture_script("verity/make-images.sh", case_);
 }
-
-/* mk NAME BLOCKS [veritysetup options]: BLOCKS data blocks of a fixed pattern (sparse zeros after the
- * first 64 KiB), the tree right after them; NAME.root and NAME.hashblocks hold what veritysetup
- * printed. */
-#define MK "mk() { n=$1 b=$2; shift 2; rm -f $n; truncate -s $((b * 4096)) $n; " \
-           "head -c 65536 /dev/zero | tr '\\0' 'A' | head -c $((b * 4096 < 65536 ? b * 4096 : 65536)) | " \
-           "dd of=$n conv=notrunc status=none; " \
-           "veritysetup format $n $n --hash-offset=$((b * 4096)) --data-blocks=$b --uuid=" \
-           "11111111-2222-4333-8444-555555555555 \"$@\" >$n.out; " \
-           "sed -nE 's/^Root hash:[[:space:]]+//p' $n.out >$n.root; " \
-           "sed -nE 's/^Hash blocks:[[:space:]]+//p' $n.out >$n.hashblocks; }; "
 
 static bool have_veritysetup;
 
@@ -55,14 +37,11 @@ static void need_images(void) {
 
 static int setup(void **state) {
         tmptree_setup(state);
-        /* sh() skips when veritysetup is missing: in setup that would fail the group, so check first. */
-        have_veritysetup = system("PATH=$PATH:/usr/sbin:/sbin; command -v veritysetup >/dev/null") == 0;
+        /* images() skips when veritysetup is missing: in setup that would fail the group, so check first. */
+        have_veritysetup = tmptree_have_program("veritysetup");
         if (!have_veritysetup)
                 return 0;
-        sh(MK "mk one.img 1 --salt=-; mk small.img 16 --salt=-; mk two.img 200 --salt=" SALT "; "
-              "mk three.img 16385 --salt=-; "
-              "mk sha512.img 16 --hash=sha512; mk type0.img 16 --format=0; "
-              "mk b512.img 16 --data-block-size=512 --salt=-");
+        images("setup");
         return 0;
 }
 
@@ -163,9 +142,9 @@ static void test_refused(void **state) {
         expect_refused("type0.img", 16, 16 * 4096, -EPROTO, "hash type 0, not 1");
         expect_refused("b512.img", 16, 16 * 4096, -EPROTO, "512-byte data blocks and 4096-byte hash blocks, not 4096");
         expect_refused("missing.img", 16, 16 * 4096, -ENOENT, "cannot open it: No such file or directory");
-        sh("truncate -s 1M zero.img; cp small.img cut.img; truncate -s -4096 cut.img; "
-           /* The superblock's data_blocks (a u64 at byte 72) raised to 17: the last one is the superblock. */
-           "cp small.img more.img; printf '\\021' | dd of=more.img bs=1 seek=$((16 * 4096 + 72)) conv=notrunc status=none");
+        /* zero.img, cut.img (small.img less its last block), more.img (the superblock's data_blocks, a u64
+         * at byte 72, raised to 17: the last one is the superblock). */
+        images("refused");
         expect_refused("zero.img", 16, 16 * 4096, -EMEDIUMTYPE, "no usable verity superblock at byte 65536");
         expect_refused("cut.img", 16, 16 * 4096, -EUCLEAN,
                        "it has 69632 bytes, but its hash tree (1 block from byte 69632) ends at byte 73728: the volume is "
@@ -194,7 +173,7 @@ static void test_mismatch(void **state) {
         assert_string_equal(err.msg, msg);
 
         /* The superblock lowered to 8 data blocks: same top block, same root hash, a hidden end. */
-        sh("cp small.img fewer.img; printf '\\010' | dd of=fewer.img bs=1 seek=$((16 * 4096 + 72)) conv=notrunc status=none");
+        images("mismatch");
         assert_int_equal(examine("fewer.img", 16, &v, &err), 0);
         assert_int_equal(v.data_blocks, 8);
         assert_memory_equal(v.root_hash, want, 32);
@@ -214,8 +193,8 @@ static void test_tampered(void **state) {
         (void) state;
         need_images();
         printed_root("two.img", want);
-        sh("cp two.img data.img; printf X | dd of=data.img bs=1 seek=$((150 * 4096 + 7)) conv=notrunc status=none; "
-           "cp two.img top.img; printf X | dd of=top.img bs=1 seek=$((201 * 4096 + 3)) conv=notrunc status=none");
+        /* data.img: data block 150 changed; top.img: the top hash block (201) changed. */
+        images("tampered");
         assert_int_equal(examine("data.img", 200, &v, &err), 0);
         assert_memory_equal(v.root_hash, want, 32);
         assert_int_equal(examine("top.img", 200, &v, &err), 0);

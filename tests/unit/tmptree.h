@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* A temporary directory tree for unit tests that need files: created by tmptree_setup (a cmocka
- * group/test setup), removed with everything in it by tmptree_teardown; tmptree_vsh runs a shell
- * command there (tests that make their files with outside tools). Include after cmocka.h. */
+ * group/test setup), removed with everything in it by tmptree_teardown; tmptree_run runs a program
+ * there from an argv array (no shell string), tmptree_fixture_script a fixture script that makes a
+ * test's files with outside tools. Include after cmocka.h. */
 #pragma once
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,18 +66,52 @@ static inline void put(const char *rel, const char *content) {
         close(fd);
 }
 
-/* Runs "set -e; PATH=$PATH:/usr/sbin:/sbin; cd TMPDIR; PRELUDE; CMD" with CMD formatted from fmt and
- * ap: exit status 77 (the PRELUDE's way to say a tool is missing) skips the test, any other failure
- * fails it. */
-static inline void tmptree_vsh(const char *prelude, const char *fmt, va_list ap) {
-        char cmd[4096], full[4096 + 1024];
+/* Runs argv (argv[0] looked up in PATH) with tmpdir as working directory: exit status 77 (a needed
+ * tool is missing) skips the test, any other failure fails it, naming the command. */
+static inline void tmptree_run(const char *const argv[]) {
+        char cmd[2048] = "";
+        pid_t pid;
         int st;
 
-        vsnprintf(cmd, sizeof(cmd), fmt, ap);
-        snprintf(full, sizeof(full), "set -e; PATH=$PATH:/usr/sbin:/sbin; cd '%s'; %s; %s", tmpdir, prelude, cmd);
-        st = system(full);
+        for (size_t i = 0, n = 0; argv[i] && n < sizeof(cmd); i++)
+                n += (size_t) snprintf(cmd + n, sizeof(cmd) - n, "%s%s", i ? " " : "", argv[i]);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (chdir(tmpdir) == 0)
+                        execvp(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &st, 0), pid);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
                 skip();
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                fail_msg("command failed: %s", cmd);
+                fail_msg("command failed (status 0x%x): %s", (unsigned) st, cmd);
+}
+
+/* Runs "bash $FIXTURES/rel TMPDIR CASE" (FIXTURES defaults to tests/fixtures): the script makes the
+ * files of case_ in tmpdir, exiting 77 when a tool it needs is missing. */
+static inline void tmptree_fixture_script(const char *rel, const char *case_) {
+        char script[4096], abs[PATH_MAX];
+
+        snprintf(script, sizeof(script), "%s/%s", getenv("FIXTURES") ?: "tests/fixtures", rel);
+        /* Absolute: the script runs in tmpdir. */
+        if (!realpath(script, abs))
+                fail_msg("fixture script %s: %s", script, strerror(errno));
+        tmptree_run((const char *const[]) { "bash", abs, tmpdir, case_, NULL });
+}
+
+/* Whether an executable named name is in PATH, /usr/sbin or /sbin (where the fixture scripts look). */
+static inline bool tmptree_have_program(const char *name) {
+        char *dirs = NULL, *save = NULL, p[4096];
+        bool found = false;
+
+        if (asprintf(&dirs, "%s:/usr/sbin:/sbin", getenv("PATH") ?: "") < 0)
+                return false;
+        for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+                snprintf(p, sizeof(p), "%s/%s", d, name);
+                found = access(p, X_OK) == 0;
+        }
+        free(dirs);
+        return found;
 }
